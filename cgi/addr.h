@@ -1,0 +1,23 @@
+/*
+ * addr: the e-mail addresses the relay accepts, a strict subset of the
+ * RFC 5321 Mailbox: a dot-atom local part of at most 64 octets, '@', and a
+ * domain of at least two LDH labels (each 1..63 octets, no leading or
+ * trailing hyphen, at most 253 octets in all, top-level label not all
+ * digits); 254 octets at most.  Quoted local parts, IP literals, comments,
+ * spaces, angle brackets and non-ASCII addresses are refused.
+ */
+#ifndef ADDR_H
+#define ADDR_H
+
+#define ADDR_MAX	254	/* octets in a whole address */
+#define ADDR_LOCAL_MAX	64
+#define ADDR_DOMAIN_MAX	253
+#define ADDR_LABEL_MAX	63
+
+/* 0 when valid; -1 with *why (if why != NULL) set to a short reason. */
+int	addr_valid(const char *email, const char **why);
+
+/* 1 when a and b are the same address, ASCII case-insensitively, else 0. */
+int	addr_equal(const char *a, const char *b);
+
+#endif

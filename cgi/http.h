@@ -1,0 +1,19 @@
+/*
+ * http: answers on a FastCGI request.  Every answer carries X-Relay-Id (and
+ * X-Relay-Caller once the caller is known) so the access log can name both.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+
+struct worker;
+
+const char	*http_param(const struct worker *, const char *);
+/* extra: more header lines, each ending "\r\n", or NULL. */
+void		 http_reply(struct worker *, int, const char *, const char *,
+		    const char *, size_t);
+void		 http_error(struct worker *, int, const char *, const char *,
+		    const char *, const char *);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * mail: a validated mail request, as req_parse() leaves it and
+ * mime_build() consumes it.  Strings are UTF-8, NUL-terminated, and point
+ * into memory owned by the request (freed by req_free()).
+ */
+#ifndef MAIL_H
+#define MAIL_H
+
+#include <stddef.h>
+
+struct mail_addr {
+	const char	*email;		/* validated addr-spec, ASCII */
+	const char	*name;		/* display name or NULL */
+};
+
+struct mail_header {
+	const char	*name;		/* X-*, List-Unsubscribe, ... */
+	const char	*value;		/* no CR, LF, NUL or other controls */
+};
+
+struct mail_attachment {
+	const char	*filename;
+	const char	*content_type;	/* "type/subtype", lower case */
+	unsigned char	*data;		/* decoded content */
+	size_t		 len;
+};
+
+struct mail {
+	struct mail_addr	 from;
+	struct mail_addr	*to, *cc, *bcc, *reply_to;
+	size_t			 nto, ncc, nbcc, nreply_to;
+	const char		*subject;
+	const char		*text;		/* NULL when absent */
+	const char		*html;		/* NULL when absent */
+	struct mail_header	*headers;
+	size_t			 nheaders;
+	struct mail_attachment	*attachments;
+	size_t			 nattachments;
+	void			*priv;		/* owned by req.c */
+};
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * relay: what relay-fcgi's workers share.  A struct relay is built whole at
+ * start and on SIGHUP, never changed afterwards, and swapped under a lock
+ * that every request holds for reading.
+ */
+#ifndef RELAY_H
+#define RELAY_H
+
+#include <fcgiapp.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "spool.h"
+#include "tokens.h"
+
+struct relay {
+	struct cfg	 cfg;
+	struct tokens	 tokens;
+	struct spool	*spool;
+};
+
+struct worker {
+	FCGX_Request		 req;
+	const struct relay	*relay;
+	char			 id[SPOOL_ID_LEN + 1];	/* X-Relay-Id */
+	const char		*caller;		/* X-Relay-Caller */
+	struct buf		 body;		/* reused from request to request */
+	struct buf		 msg;
+	struct buf		 out;
+};
+
+/* 0, or -1 with the reason in err. */
+int	relay_load(const char *, struct relay *, char *, size_t);
+void	relay_free(struct relay *);
+
+void	send_handle(struct worker *);
+void	health_handle(struct worker *);
+
+#endif

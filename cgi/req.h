@@ -1,0 +1,42 @@
+/*
+ * req: the JSON body of POST /send, decoded and validated into a struct
+ * mail (mail.h).  The error codes are listed at the top of req.c.
+ */
+#ifndef REQ_H
+#define REQ_H
+
+#include <stddef.h>
+
+#include "mail.h"
+
+#define REQ_MAX_DEPTH		8	/* nesting of objects and arrays */
+#define REQ_SUBJECT_MAX		200	/* code points */
+#define REQ_NAME_MAX		200	/* code points in a display name */
+#define REQ_MAX_HEADERS		50
+#define REQ_HEADER_NAME_MAX	64	/* octets */
+#define REQ_MAX_ATTACHMENTS	100
+#define REQ_FILENAME_MAX	255	/* octets */
+#define REQ_CONTENT_TYPE_MAX	127	/* octets */
+
+struct req_limits {
+	size_t	 max_recipients;	/* to + cc + bcc; also replyTo alone */
+};
+
+struct req_error {
+	int		 status;	/* 400, or 500 on ENOMEM */
+	const char	*code;		/* stable snake_case code */
+	char		 message[200];	/* for people, ASCII */
+	char		 field[64];	/* JSON path ("to[2].email"), ASCII, or "" */
+};
+
+/*
+ * Decode and validate len bytes of body.  0: m filled (free it with
+ * req_free()).  -1: err filled and m left empty.
+ */
+int	req_parse(const char *body, size_t len, const struct req_limits *,
+	    struct mail *m, struct req_error *err);
+
+/* Free what req_parse() allocated; m is left empty.  Safe on an empty m. */
+void	req_free(struct mail *m);
+
+#endif

@@ -1,0 +1,740 @@
+/*
+ * spoold: drain the spool into sendmail, one job at a time, oldest due job
+ * first; retry temporary failures with backoff; never lose a job.
+ *
+ * One poll() covers a signalfd (TERM, INT, HUP), an inotify watch on
+ * pending/ and the time of the next due job; idle, spoold sleeps in it.
+ * The pending jobs are indexed in memory (id and due time), built by a
+ * full scan at start, on IN_Q_OVERFLOW, on SIGHUP and hourly, and kept
+ * current by inotify events; every claim is checked against the file
+ * itself, so a stale index entry costs a stat, never a wrong delivery.
+ */
+#define _GNU_SOURCE
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "deliver.h"
+#include "log.h"
+#include "spool.h"
+
+#define OUTAGE_STREAK	5		/* temporary failures in a row */
+#define MAINT_INTERVAL	3600		/* idem purge + full rescan */
+#define LOG_REASON_MAX	512
+
+/* The in-memory index of pending/: sorted by id, dead entries skipped. */
+struct qent {
+	char	 id[SPOOL_ID_LEN + 1];
+	char	 dead;
+	time_t	 due;
+	time_t	 not_before;	/* after a failed state change */
+};
+
+struct queue {
+	struct qent	*v;
+	size_t		 n, cap, ndead, lo;	/* lo: no live entry before */
+};
+
+struct daemon {
+	const char	*cfgpath;
+	struct cfg	*cfg;
+	struct spool	*sp;
+	struct queue	 q;
+	int		 sigfd, inofd;
+	int		 once;
+	int		 want_term, want_reload, want_rescan;
+	/* outage guard */
+	int		 streak;	/* temporary failures in a row */
+	int		 paused;	/* failed probes so far, 0: running */
+	time_t		 pause_until;
+	time_t		 paused_since;
+	time_t		 next_maint;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: spoold [-1dv] [-c config]\n");
+	exit(EX_USAGE);
+}
+
+/* ---- the index ---- */
+
+static size_t
+q_search(const struct queue *q, const char *id, int *found)
+{
+	size_t	lo = 0, hi = q->n, mid;
+	int	c;
+
+	*found = 0;
+	if (q->n > 0 && strcmp(q->v[q->n - 1].id, id) < 0)
+		return q->n;		/* the usual case: a new job */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(q->v[mid].id, id)) == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int
+q_put(struct queue *q, const char *id, time_t due)
+{
+	struct qent	*nv;
+	size_t		 i, ncap;
+	int		 found;
+
+	i = q_search(q, id, &found);
+	if (found) {
+		if (q->v[i].dead) {
+			q->ndead--;
+			q->v[i].not_before = 0;
+		}
+		q->v[i].dead = 0;
+		q->v[i].due = due;
+	} else {
+		if (q->n == q->cap) {
+			ncap = q->cap ? q->cap * 2 : 256;
+			if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL)
+				return -1;
+			q->v = nv;
+			q->cap = ncap;
+		}
+		memmove(&q->v[i + 1], &q->v[i], (q->n - i) * sizeof(*q->v));
+		memcpy(q->v[i].id, id, sizeof(q->v[i].id));
+		q->v[i].dead = 0;
+		q->v[i].due = due;
+		q->v[i].not_before = 0;
+		q->n++;
+	}
+	if (i < q->lo)
+		q->lo = i;
+	return 0;
+}
+
+static void
+q_compact(struct queue *q)
+{
+	size_t	i, k = 0;
+
+	for (i = 0; i < q->n; i++)
+		if (!q->v[i].dead)
+			q->v[k++] = q->v[i];
+	q->n = k;
+	q->ndead = 0;
+	q->lo = 0;
+}
+
+static void
+q_kill(struct queue *q, size_t i)
+{
+	if (q->v[i].dead)
+		return;
+	q->v[i].dead = 1;
+	q->ndead++;
+	if (q->ndead > 256 && q->ndead > q->n / 2)
+		q_compact(q);
+}
+
+static void
+q_clear(struct queue *q)
+{
+	q->n = q->ndead = q->lo = 0;
+}
+
+/*
+ * The oldest job due at now, or -1; *next gets the earliest due time of
+ * the others (0 if none).
+ */
+static long
+q_pick(struct queue *q, time_t now, time_t *next)
+{
+	size_t	i;
+	time_t	due;
+
+	*next = 0;
+	while (q->lo < q->n && q->v[q->lo].dead)
+		q->lo++;
+	for (i = q->lo; i < q->n; i++) {
+		if (q->v[i].dead)
+			continue;
+		due = q->v[i].due > q->v[i].not_before ? q->v[i].due :
+		    q->v[i].not_before;
+		if (due <= now)
+			return (long)i;
+		if (*next == 0 || due < *next)
+			*next = due;
+	}
+	return -1;
+}
+
+/*
+ * A job whose state change failed (unreadable, disk full) is put back;
+ * the index keeps it out of the drain for a while so spoold does not
+ * spin on it.
+ */
+static void
+q_delay(struct daemon *, const char *);
+
+static void
+rescan(struct daemon *d)
+{
+	struct spool_entry	*v;
+	size_t			 i, n;
+
+	d->want_rescan = 0;
+	if (spool_scan(d->sp, SPOOL_PENDING, &v, &n) == -1) {
+		log_warn("cannot scan pending");
+		return;
+	}
+	q_clear(&d->q);
+	for (i = 0; i < n; i++)
+		if (q_put(&d->q, v[i].id, v[i].due) == -1) {
+			log_warn("rescan");
+			break;
+		}
+	free(v);
+	log_debug("scanned pending: %zu jobs", n);
+}
+
+/* ---- events ---- */
+
+static void
+read_signals(struct daemon *d)
+{
+	struct signalfd_siginfo	si;
+	ssize_t			n;
+
+	while ((n = read(d->sigfd, &si, sizeof(si))) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			d->want_reload = 1;
+		else
+			d->want_term = 1;
+	}
+}
+
+static void
+read_inotify(struct daemon *d)
+{
+	char			 buf[65536]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t			 n;
+	char			*p;
+	time_t			 due;
+
+	while ((n = read(d->inofd, buf, sizeof(buf))) > 0) {
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				d->want_rescan = 1;
+				continue;
+			}
+			if (ev->len == 0 || !spool_id_valid(ev->name))
+				continue;
+			if (spool_stat(d->sp, SPOOL_PENDING, ev->name, &due)
+			    == 0 && q_put(&d->q, ev->name, due) == -1)
+				d->want_rescan = 1;
+		}
+	}
+}
+
+/* Reads whatever is ready on the signalfd and inotify fd, waiting up to ms. */
+static void
+wait_events(struct daemon *d, int ms)
+{
+	struct pollfd	pfd[2];
+
+	pfd[0].fd = d->sigfd;
+	pfd[1].fd = d->inofd;
+	pfd[0].events = pfd[1].events = POLLIN;
+	pfd[0].revents = pfd[1].revents = 0;
+	if (poll(pfd, 2, ms) == -1) {
+		if (errno != EINTR)
+			log_warn("poll");
+		return;
+	}
+	if (pfd[0].revents & POLLIN)
+		read_signals(d);
+	if (pfd[1].revents & POLLIN)
+		read_inotify(d);
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct cfg	*nc;
+	char		 err[512];
+
+	d->want_reload = 0;
+	d->want_rescan = 1;
+	if ((nc = malloc(sizeof(*nc))) == NULL) {
+		log_warn("reload");
+		return;
+	}
+	if (cfg_load(d->cfgpath, nc, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the old configuration: %s",
+		    err);
+		free(nc);
+		return;
+	}
+	if (strcmp(nc->spool, d->cfg->spool) != 0)
+		log_warnx("reload: the spool directory changes only on "
+		    "restart; still using %s", d->cfg->spool);
+	free(d->cfg);
+	d->cfg = nc;
+	log_info("reloaded %s", d->cfgpath);
+}
+
+/* ---- one job ---- */
+
+/* A one-line, bounded copy of an error text for the log. */
+static const char *
+log_safe(const char *s, char *out, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0' && i < size - 4; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : ' ';
+	if (s[i] != '\0')
+		memcpy(out + i, "...", 3), i += 3;
+	out[i] = '\0';
+	return out;
+}
+
+static time_t
+backoff(const struct cfg *cfg, int n)
+{
+	time_t	delay = cfg->backoff_initial;
+
+	while (--n > 0 && delay < cfg->backoff_max)
+		delay *= 2;
+	return delay < cfg->backoff_max ? delay : cfg->backoff_max;
+}
+
+/* Now rounded up to the next whole second. */
+static time_t
+now_ceil(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + (ts.tv_nsec > 0);
+}
+
+static void
+q_delay(struct daemon *d, const char *id)
+{
+	time_t	now = time(NULL);
+	int	found;
+	size_t	i;
+
+	if (q_put(&d->q, id, now) == -1)
+		return;			/* the next rescan finds it */
+	i = q_search(&d->q, id, &found);
+	if (found)
+		d->q.v[i].not_before = now + d->cfg->backoff_initial;
+}
+
+/* Puts a claimed job back into pending/ after a failed state change. */
+static void
+put_back(struct daemon *d, const char *id)
+{
+	if (spool_unclaim(d->sp, id) == -1) {
+		log_warn("job=%s cannot put back; recovered at restart", id);
+		return;
+	}
+	q_delay(d, id);
+}
+
+static void
+job_delivered(struct daemon *d, struct spool_job *job,
+    const struct deliver_result *res)
+{
+	if (spool_done(d->sp, job->id) == -1)
+		log_warn("job=%s delivered but not removed", job->id);
+	log_info("job=%s delivered message-id=<%s> attempt=%d delay=%llds "
+	    "ms=%ld", job->id, job->env.message_id, job->attempts + 1,
+	    (long long)(time(NULL) - job->env.created), res->ms);
+}
+
+static void
+job_failed(struct daemon *d, struct spool_job *job, const char *reason)
+{
+	char	safe[LOG_REASON_MAX];
+
+	if (spool_fail(d->sp, job, reason) == -1) {
+		log_warn("job=%s cannot move to failed, will try again",
+		    job->id);
+		put_back(d, job->id);
+		return;
+	}
+	log_err("job=%s failed message-id=<%s> attempt=%d reason=\"%s\"",
+	    job->id, job->env.message_id, job->attempts + 1,
+	    log_safe(reason, safe, sizeof(safe)));
+}
+
+static void
+job_deferred(struct daemon *d, struct spool_job *job,
+    const struct deliver_result *res)
+{
+	char	safe[LOG_REASON_MAX], why[DELIVER_OUTPUT_MAX + 200];
+	time_t	delay, next;
+	int	attempt = job->attempts + 1;
+
+	if (attempt >= d->cfg->max_attempts) {
+		(void)snprintf(why, sizeof(why), "max attempts (%d): %s",
+		    d->cfg->max_attempts, res->reason);
+		job_failed(d, job, why);
+		return;
+	}
+	delay = backoff(d->cfg, attempt);
+	delay += arc4random_uniform((uint32_t)(delay / 10 + 1));
+	next = now_ceil() + delay;
+	if (spool_defer(d->sp, job, next, res->reason) == -1) {
+		log_warn("job=%s cannot defer, will try again", job->id);
+		put_back(d, job->id);
+		return;
+	}
+	log_warnx("job=%s deferred message-id=<%s> attempt=%d status=%d "
+	    "next=+%llds reason=\"%s\"", job->id, job->env.message_id, attempt,
+	    res->status, (long long)delay,
+	    log_safe(res->reason, safe, sizeof(safe)));
+}
+
+/* The outage guard: count temporary failures, pause and resume. */
+static void
+outage_account(struct daemon *d, enum deliver_outcome outcome)
+{
+	time_t	now = time(NULL), delay;
+
+	if (outcome != DELIVER_TEMPFAIL) {
+		if (d->paused)
+			log_info("resumed after %llds: deliveries work again",
+			    (long long)(now - d->paused_since));
+		d->streak = d->paused = 0;
+		return;
+	}
+	if (++d->streak < OUTAGE_STREAK && !d->paused)
+		return;
+	if (d->paused == 0) {
+		d->paused_since = now;
+		log_warnx("paused: %d deliveries in a row failed temporarily; "
+		    "probing one job at a time with backoff", d->streak);
+	}
+	delay = backoff(d->cfg, ++d->paused);
+	d->pause_until = now_ceil() + delay;
+	log_debug("probe failed, next probe in %llds", (long long)delay);
+}
+
+static void
+run_job(struct daemon *d, const char *id)
+{
+	struct spool_job	job;
+	struct deliver_result	res;
+
+	if (spool_claim(d->sp, id) == -1) {
+		if (errno != ENOENT) {
+			log_warn("job=%s cannot claim", id);
+			q_delay(d, id);
+		}
+		return;
+	}
+	if (spool_read(d->sp, SPOOL_PROCESSING, id, &job) == -1) {
+		if (errno == EBADMSG) {
+			log_err("job=%s failed: not a valid job file", id);
+			if (spool_fail_raw(d->sp, id) == -1)
+				log_warn("job=%s cannot move to failed", id);
+		} else {
+			log_warn("job=%s cannot read", id);
+			put_back(d, id);
+		}
+		return;
+	}
+	log_debug("job=%s sending attempt=%d from=<%s> rcpt=%zu", id,
+	    job.attempts + 1, job.env.sender, job.env.nrcpt);
+	deliver(d->cfg->sendmail_argv, &job, d->cfg->sendmail_timeout, &res);
+	switch (res.outcome) {
+	case DELIVER_OK:
+		job_delivered(d, &job, &res);
+		break;
+	case DELIVER_PERMFAIL:
+		job_failed(d, &job, res.reason);
+		break;
+	case DELIVER_TEMPFAIL:
+		job_deferred(d, &job, &res);
+		break;
+	}
+	outage_account(d, res.outcome);
+	spool_job_free(&job);
+}
+
+/*
+ * Takes the oldest due job and runs it.  Returns 1 if it ran one, else 0
+ * with *wake set to when something falls due (0: nothing pending).
+ */
+static int
+drain_one(struct daemon *d, time_t *wake)
+{
+	char	id[SPOOL_ID_LEN + 1];
+	time_t	now = time(NULL), due;
+	long	i;
+
+	*wake = 0;
+	if (d->paused && now < d->pause_until) {
+		*wake = d->pause_until;
+		return 0;
+	}
+	if ((i = q_pick(&d->q, now, wake)) == -1)
+		return 0;
+	memcpy(id, d->q.v[i].id, sizeof(id));
+	/* The index may be stale: the file's mtime decides. */
+	if (spool_stat(d->sp, SPOOL_PENDING, id, &due) == -1) {
+		q_kill(&d->q, (size_t)i);
+		return 1;
+	}
+	if (due > now) {
+		d->q.v[i].due = due;
+		return 1;
+	}
+	q_kill(&d->q, (size_t)i);
+	run_job(d, id);
+	return 1;
+}
+
+/* ---- setup ---- */
+
+static void
+recovered(const char *id, void *arg)
+{
+	struct daemon		*d = arg;
+	struct spool_job	 job;
+
+	if (spool_read(d->sp, SPOOL_PENDING, id, &job) == 0) {
+		log_warnx("job=%s recovered message-id=<%s> attempt=%d: was "
+		    "being delivered, may be delivered twice", id,
+		    job.env.message_id, job.attempts + 1);
+		spool_job_free(&job);
+	} else
+		log_warnx("job=%s recovered", id);
+}
+
+static void
+drop_privileges(struct daemon *d)
+{
+	struct passwd	*pw;
+	uid_t		 r, e, s;
+	gid_t		 rg, eg, sg;
+
+	if (geteuid() != 0 || d->cfg->user[0] == '\0')
+		return;
+	if ((pw = getpwnam(d->cfg->user)) == NULL)
+		fatalx(EX_NOUSER, "unknown user %s", d->cfg->user);
+	if (spool_chown(d->sp, pw->pw_uid, pw->pw_gid) == -1)
+		fatal(EX_OSERR, "chown %s", d->cfg->spool);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal(EX_OSERR, "cannot drop privileges to %s", d->cfg->user);
+	if (getresuid(&r, &e, &s) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
+	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid)
+		fatalx(EX_OSERR, "privileges not dropped");
+	log_debug("running as %s", d->cfg->user);
+}
+
+/* fds 0-2 must be open, so no file we open can become one of them. */
+static void
+std_fds(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd == -1)
+		fatal(EX_OSERR, "/dev/null");
+	close(fd);
+}
+
+static void
+setup_events(struct daemon *d)
+{
+	sigset_t	set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal(EX_OSERR, "sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	if ((d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "signalfd");
+	if ((d->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "inotify_init1");
+	if (spool_watch(d->sp, d->inofd) == -1)
+		fatal(EX_OSERR, "inotify watch on pending");
+}
+
+static void
+init(struct daemon *d)
+{
+	char	err[512];
+	int	n;
+
+	std_fds();
+	if ((d->cfg = malloc(sizeof(*d->cfg))) == NULL)
+		fatal(EX_OSERR, "malloc");
+	if (cfg_load(d->cfgpath, d->cfg, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "%s", err);
+	if ((d->sp = spool_open(d->cfg->spool)) == NULL)
+		fatal(EX_CANTCREAT, "spool %s", d->cfg->spool);
+	if (spool_lock(d->sp) == -1) {
+		if (errno == EWOULDBLOCK)
+			fatalx(EX_TEMPFAIL, "another spoold is running on %s "
+			    "(spoold.lock is held)", d->cfg->spool);
+		fatal(EX_CANTCREAT, "%s/spoold.lock", d->cfg->spool);
+	}
+	setup_events(d);
+	drop_privileges(d);
+	if ((n = spool_recover(d->sp, time(NULL), recovered, d)) == -1)
+		fatal(EX_IOERR, "recovery in %s", d->cfg->spool);
+	if (spool_idem_purge(d->sp, time(NULL)) == -1)
+		log_warn("idem purge");
+	d->next_maint = time(NULL) + MAINT_INTERVAL;
+	rescan(d);
+	log_info("started: spool %s, %zu pending, %d recovered",
+	    d->cfg->spool, d->q.n - d->q.ndead, n);
+}
+
+static int
+poll_ms(time_t wake)
+{
+	struct timespec	ts;
+	long long	ms;
+
+	if (wake == 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = ((long long)wake - ts.tv_sec) * 1000 - ts.tv_nsec / 1000000;
+	if (ms < 0)
+		return 0;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static void
+maintenance(struct daemon *d)
+{
+	int	n;
+
+	d->next_maint = time(NULL) + MAINT_INTERVAL;
+	if ((n = spool_idem_purge(d->sp, time(NULL))) == -1)
+		log_warn("idem purge");
+	else if (n > 0)
+		log_debug("purged %d idempotency records", n);
+	d->want_rescan = 1;
+}
+
+/*
+ * The loop: take in what happened, run the oldest due job, and sleep in
+ * poll only when nothing is due.  It logs and carries on; it never dies.
+ */
+static void
+loop(struct daemon *d)
+{
+	time_t	wake;
+
+	for (;;) {
+		wait_events(d, 0);
+		if (d->want_term)
+			break;
+		if (d->want_reload)
+			reload(d);
+		if (d->want_rescan)
+			rescan(d);
+		if (drain_one(d, &wake))
+			continue;
+		if (d->once)
+			break;
+		if (spool_sync(d->sp) == -1)
+			log_warn("fsync processing");
+		if (time(NULL) >= d->next_maint) {
+			maintenance(d);
+			continue;
+		}
+		if (wake == 0 || wake > d->next_maint)
+			wake = d->next_maint;
+		wait_events(d, poll_ms(wake));
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon	d;
+	const char	*cfgarg = NULL;
+	int		 ch, debug = 0, verbose = 0;
+
+	/* args */
+	memset(&d, 0, sizeof(d));
+	while ((ch = getopt(argc, argv, "1c:dv")) != -1) {
+		switch (ch) {
+		case '1':
+			d.once = 1;
+			break;
+		case 'c':
+			cfgarg = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	d.cfgpath = cfg_path(cfgarg);
+	log_init("spoold", debug ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
+
+	/* init: may die */
+	init(&d);
+
+	/* loop: must not die */
+	loop(&d);
+
+	/* finish */
+	if (spool_sync(d.sp) == -1)
+		log_warn("fsync processing");
+	log_info("exiting%s", d.want_term ? " on signal" : "");
+	spool_close(d.sp);
+	free(d.q.v);
+	free(d.cfg);
+	return EX_OK;
+}

@@ -1,0 +1,78 @@
+/*
+ * build-message: a JSON request on stdin, the message relay-fcgi would
+ * spool on stdout (req_parse with max_recipients 50, then mime_build with
+ * Message-ID <test@example.org> and a fixed date).
+ *
+ * Exit: 0; EX_DATAERR (65) when the request is refused, with "code field"
+ * on stderr; EX_OSERR or EX_IOERR on a system error.
+ */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "mail.h"
+#include "mime.h"
+#include "req.h"
+
+#define BUILD_DATE	1700000000	/* Tue, 14 Nov 2023 22:13:20 +0000 */
+
+static int
+read_all(int fd, struct buf *b)
+{
+	ssize_t	 n;
+
+	for (;;) {
+		if (buf_reserve(b, 65536) == -1)
+			return -1;
+		n = read(fd, b->data + b->len, b->cap - b->len - 1);
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			return 0;
+		b->len += (size_t)n;
+	}
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+main(void)
+{
+	struct req_limits	 lim = { 50 };
+	struct req_error	 e;
+	struct mail		 m;
+	struct buf		 in, out;
+
+	buf_init(&in);
+	buf_init(&out);
+	if (read_all(STDIN_FILENO, &in) == -1)
+		err(EX_IOERR, "stdin");
+	if (req_parse(in.data, in.len, &lim, &m, &e) == -1) {
+		fprintf(stderr, "%s %s\n", e.code, e.field);
+		fprintf(stderr, "%s\n", e.message);
+		return e.status == 400 ? EX_DATAERR : EX_OSERR;
+	}
+	if (mime_build(&m, "test@example.org", BUILD_DATE, &out) == -1)
+		err(EX_OSERR, "mime_build");
+	if (write_all(STDOUT_FILENO, out.data, out.len) == -1)
+		err(EX_IOERR, "stdout");
+	req_free(&m);
+	buf_free(&in);
+	buf_free(&out);
+	return EX_OK;
+}

@@ -1,0 +1,172 @@
+"""The shipped nginx entry (conf/nginx) in front of the real relay-fcgi:
+who gets in, who is refused by nginx itself, and what nginx logs."""
+
+import re
+
+import pytest
+
+import chain_helpers as ch
+
+SENDER = "app@" + ch.DOMAIN
+MAX_BODY = 512 * 1024   # relay.conf's default max_body
+
+
+def mail(subject="entry test"):
+    return {"from": SENDER, "to": "rcpt@example.net", "subject": subject,
+            "text": "hello\n"}
+
+
+def variants(entry):
+    return {"on": entry.on, "optional": entry.optional}
+
+
+def assert_nginx_error(r, status, code):
+    """An answer nginx gave itself: status, the relay's JSON error shape,
+    and no sign of relay-fcgi."""
+    assert r.status == status, r
+    assert r.header("Content-Type") == "application/json", r
+    body = r.json()
+    assert body["ok"] is False and body["error"] == code, r
+    assert isinstance(body["message"], str) and body["message"], r
+    assert r.header("X-Relay-Id") is None, r
+    assert r.header("X-Relay-Caller") is None, r
+
+
+def test_nginx_t_passes_on_the_shipped_files(entry):
+    for n in (entry.on, entry.optional, entry.down):
+        p = n.test_config()
+        assert p.returncode == 0, p.stderr
+        assert "test is successful" in p.stderr
+
+
+@pytest.mark.parametrize("variant", ["on", "optional"])
+@pytest.mark.parametrize("cert,code", [
+    (None, "client_cert_required"),
+    ("foreign", "client_cert_invalid"),
+    ("expired", "client_cert_invalid"),
+])
+def test_bad_client_certificates_are_refused_by_nginx(entry, variant, cert,
+                                                       code):
+    n = variants(entry)[variant]
+    c = getattr(entry.pki, cert) if cert else None
+    before = entry.relay.jobs("pending")
+    # A valid token does not help without a valid certificate.
+    r = ch.https(n.port, "POST", "/send", entry.pki, cert=c, body=mail(),
+                 headers=entry.relay.auth())
+    assert_nginx_error(r, 403, code)
+    assert entry.relay.jobs("pending") == before
+    line = n.access_lines()[-1]
+    assert " status=403 " in line and "caller=- id=-" in line, line
+
+
+@pytest.mark.parametrize("variant", ["on", "optional"])
+def test_good_certificate_without_or_with_wrong_token_gets_401(entry,
+                                                               variant):
+    n = variants(entry)[variant]
+    for headers in ({}, {"Authorization": "Bearer " + "A" * 43}):
+        r = ch.https(n.port, "POST", "/send", entry.pki, cert=entry.pki.good,
+                     body=mail(), headers=headers)
+        assert r.status == 401, r
+        assert r.header("WWW-Authenticate").startswith("Bearer"), r
+        assert r.json()["ok"] is False
+
+
+@pytest.mark.parametrize("variant", ["on", "optional"])
+def test_good_certificate_and_token_is_accepted_and_logged(entry, variant):
+    n = variants(entry)[variant]
+    r = ch.https(n.port, "POST", "/send", entry.pki, cert=entry.pki.good,
+                 body=mail("accepted via " + variant),
+                 headers=entry.relay.auth())
+    assert r.status == 202, r
+    body = r.json()
+    job = body["id"]
+    assert body["ok"] is True and body["queued"] is True
+    # The job id reaches the caller; the caller name stays in the log.
+    assert r.header("X-Relay-Id") == job
+    assert r.header("X-Relay-Caller") is None
+    assert job in entry.relay.jobs("pending")
+    line = ch.wait_for(lambda: [x for x in n.access_lines() if job in x],
+                       5, "the access log line")[0]
+    serial = entry.pki.serial(entry.pki.good)
+    assert re.search(r"^\S+ client=127\.0\.0\.1 ", line), line
+    assert 'CN=app-good' in line and "serial=%s " % serial in line, line
+    assert 'method=POST path="/send" status=202 ' in line, line
+    assert re.search(r" bytes=\d+ rt=\d+\.\d+ ", line), line
+    assert line.endswith(" caller=%s id=%s" % (entry.relay.caller, job)), line
+    assert entry.relay.token not in n.access_log.read_text()
+
+
+def test_address_outside_the_allowlist_gets_403(entry):
+    before = entry.relay.jobs("pending")
+    r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                 cert=entry.pki.good, body=mail(),
+                 headers=entry.relay.auth(), source="127.0.0.2")
+    assert_nginx_error(r, 403, "forbidden")
+    assert entry.relay.jobs("pending") == before
+
+
+def test_burst_over_the_limit_gets_429_in_json(entry):
+    # A certificate of its own: the limit is keyed on the certificate DN.
+    # Requests without a token are cheap (401 from the relay) but count.
+    results = [ch.https(entry.on.port, "POST", "/send", entry.pki,
+                        cert=entry.pki.burst, body=mail())
+               for _ in range(40)]
+    statuses = [r.status for r in results]
+    # 60r/m with burst=30: the first 31 pass at once, the rest are refused
+    # (at most one more may pass per second elapsed).
+    assert 429 not in statuses[:31], statuses
+    assert statuses.count(429) >= 5, statuses
+    for r in results:
+        if r.status == 429:
+            assert_nginx_error(r, 429, "rate_limited")
+            assert int(r.header("Retry-After")) > 0
+        else:
+            assert r.status == 401, r
+    # Another client (another DN) is not limited by that burst.
+    r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                 cert=entry.pki.good, body=mail())
+    assert r.status == 401, r
+
+
+def test_oversized_body_gets_413_in_json_and_max_body_passes(entry):
+    before = entry.relay.jobs("pending")
+    body = b"x" * (MAX_BODY + 1)
+    r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                 cert=entry.pki.good, body=body,
+                 headers=dict(entry.relay.auth(),
+                              **{"Content-Type": "application/json"}))
+    assert_nginx_error(r, 413, "body_too_large")
+    # Exactly max_body gets through nginx to the relay (which then finds it
+    # is not JSON): client_max_body_size agrees with relay.conf's max_body.
+    r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                 cert=entry.pki.good, body=b"x" * MAX_BODY,
+                 headers=dict(entry.relay.auth(),
+                              **{"Content-Type": "application/json"}))
+    assert r.status == 400, r
+    assert entry.relay.jobs("pending") == before
+
+
+@pytest.mark.parametrize("method,path,status,allow", [
+    ("GET", "/send", 405, "POST"),
+    ("PUT", "/send", 405, "POST"),
+    ("POST", "/health", 405, "GET, HEAD"),
+    ("DELETE", "/health", 405, "GET, HEAD"),
+    ("GET", "/", 404, None),
+    ("POST", "/send/x", 404, None),
+    ("GET", "/relay.conf", 404, None),
+])
+def test_only_post_send_and_get_head_health_reach_the_relay(entry, method,
+                                                            path, status,
+                                                            allow):
+    r = ch.https(entry.on.port, method, path, entry.pki, cert=entry.pki.good,
+                 headers=entry.relay.auth())
+    assert_nginx_error(r, status, "method_not_allowed" if status == 405
+                       else "not_found")
+    assert r.header("Allow") == allow
+
+
+def test_relay_down_gets_502_in_json(entry):
+    r = ch.https(entry.down.port, "POST", "/send", entry.pki,
+                 cert=entry.pki.good, body=mail(), headers=entry.relay.auth())
+    assert_nginx_error(r, 502, "relay_unavailable")
+    assert int(r.header("Retry-After")) > 0

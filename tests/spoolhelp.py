@@ -1,0 +1,247 @@
+"""A spool, a relay.conf and a fake-sendmail outbox in a temporary directory,
+for the spoold and spoolctl tests.
+
+Jobs are written here from Python exactly as spool(5) documents them (into
+tmp/, then renamed into a state directory), so these tests also hold the
+format to its documentation."""
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPOOLD = os.path.join(ROOT, "spoold", "spoold")
+SPOOLCTL = os.path.join(ROOT, "spoold", "spoolctl")
+FAKE = os.path.join(ROOT, "tests", "fake-sendmail")
+STATES = ("pending", "processing", "held", "failed")
+
+
+def new_id(t=None):
+    us = int((time.time() if t is None else t) * 1000000)
+    return "%013x-%016x" % (us, secrets.randbits(64))
+
+
+def wait_for(pred, timeout=10.0, what="condition", step=0.01):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def escape_error(s):
+    out = []
+    for b in s.encode():
+        c = chr(b)
+        if c == "\\":
+            out.append("\\\\")
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        elif b < 0x20 or b >= 0x7f:
+            out.append("\\x%02x" % b)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+class Spool:
+    def __init__(self, path, **conf):
+        self.dir = str(path)
+        self.spool = os.path.join(self.dir, "spool")
+        self.outbox = os.path.join(self.dir, "outbox")
+        self.conf_path = os.path.join(self.dir, "relay.conf")
+        self.log_path = os.path.join(self.dir, "spoold.log")
+        os.makedirs(self.outbox, exist_ok=True)
+        os.makedirs(self.spool, mode=0o700, exist_ok=True)
+        for d in ("tmp", "idem") + STATES:
+            os.makedirs(os.path.join(self.spool, d), mode=0o700,
+                        exist_ok=True)
+        self.settings = {
+            "spool": self.spool,
+            "tokens": os.path.join(self.dir, "tokens"),
+            "message_id_domain": "relay.test",
+            "sendmail": "%s -D %s" % (FAKE, self.outbox),
+            "sendmail_timeout": "1s",
+            "max_attempts": "3",
+            "backoff_initial": "1s",
+            "backoff_max": "2s",
+        }
+        self.write_conf(**conf)
+        self.procs = []
+
+    # configuration and the stand-in ----------------------------------
+    def write_conf(self, **over):
+        self.settings.update(over)
+        tmp = self.conf_path + ".tmp"
+        with open(tmp, "w") as f:
+            for k, v in self.settings.items():
+                if v is not None:
+                    f.write("%s = %s\n" % (k, v))
+        os.rename(tmp, self.conf_path)
+
+    def control(self, **kv):
+        """What fake-sendmail does from its next call on."""
+        tmp = os.path.join(self.outbox, ".control")
+        with open(tmp, "w") as f:
+            for k, v in kv.items():
+                f.write("%s %s\n" % (k.replace("_", "-"), v))
+        os.rename(tmp, os.path.join(self.outbox, "control"))
+
+    def calls(self):
+        try:
+            with open(os.path.join(self.outbox, "calls.log")) as f:
+                return [json.loads(line) for line in f]
+        except FileNotFoundError:
+            return []
+
+    def call_ids(self):
+        """Job ids (from the Message-ID recipient tag) in call order."""
+        return [c["argv"][-1].split("+")[1].split("@")[0]
+                for c in self.calls()]
+
+    def delivered(self):
+        """{job id: [message bytes, ...]} of every filed message."""
+        out = {}
+        for name in sorted(os.listdir(self.outbox)):
+            if not name.endswith(".eml") or name.startswith("."):
+                continue
+            with open(os.path.join(self.outbox, name), "rb") as f:
+                data = f.read()
+            m = re.search(rb"^Message-ID: <([0-9a-f-]+)@", data, re.M)
+            out.setdefault(m.group(1).decode(), []).append(data)
+        return out
+
+    # jobs --------------------------------------------------------------
+    def message(self, jid, subject="Hello", body="Hi there.\n"):
+        return ("From: App <app@example.org>\nTo: to@example.net\n"
+                "Subject: %s\nMessage-ID: <%s@relay.test>\n"
+                "MIME-Version: 1.0\n\n%s" % (subject, jid, body)).encode()
+
+    def job_bytes(self, jid, sender, rcpts, subject, msg, attempts=0,
+                  error=None, created=None):
+        head = ["mail-relay-job 1", "id " + jid,
+                "created %d" % (created if created is not None
+                                else int(jid[:13], 16) // 1000000),
+                "caller app", "message-id %s@relay.test" % jid,
+                "sender " + sender]
+        head += ["rcpt " + r for r in rcpts]
+        head += ["subject " + subject, "attempts %d" % attempts]
+        if error is not None:
+            head.append("error " + escape_error(error))
+        return ("\n".join(head) + "\n\n").encode() + msg
+
+    def add(self, jid=None, sender="app@example.org", rcpts=None,
+            subject="Hello", msg=None, state="pending", attempts=0,
+            error=None, due=None, created=None):
+        """Writes a job as relay-fcgi would: tmp/, then a rename."""
+        jid = jid or new_id()
+        if rcpts is None:
+            # The last recipient tags the job so calls can be matched.
+            rcpts = ["to@example.net", "bcc+%s@example.net" % jid]
+        if msg is None:
+            msg = self.message(jid, subject)
+        data = self.job_bytes(jid, sender, rcpts, subject, msg, attempts,
+                              error, created)
+        tmp = os.path.join(self.spool, "tmp", jid)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        if due is not None:
+            os.utime(tmp, (due, due))
+        os.rename(tmp, os.path.join(self.spool, state, jid))
+        return jid
+
+    def add_many(self, n, **kw):
+        ids = []
+        for _ in range(n):
+            ids.append(self.add(**kw))
+            time.sleep(0.000002)
+        return ids
+
+    def jobs(self, state="pending"):
+        return sorted(x for x in os.listdir(os.path.join(self.spool, state))
+                      if not x.startswith("."))
+
+    def where(self, jid):
+        for s in STATES:
+            if os.path.exists(os.path.join(self.spool, s, jid)):
+                return s
+        return None
+
+    def read(self, jid, state=None):
+        state = state or self.where(jid)
+        with open(os.path.join(self.spool, state, jid), "rb") as f:
+            data = f.read()
+        head, _, msg = data.partition(b"\n\n")
+        fields = {}
+        for line in head.decode().split("\n")[1:]:
+            k, _, v = line.partition(" ")
+            fields.setdefault(k, []).append(v)
+        return fields, msg
+
+    def mtime(self, jid, state="pending"):
+        return os.stat(os.path.join(self.spool, state, jid)).st_mtime
+
+    # programs ----------------------------------------------------------
+    def spoold(self, *args, env=None):
+        """Starts spoold -d; its stderr goes to spoold.log."""
+        log = open(self.log_path, "ab")
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.Popen([SPOOLD, "-d", "-v", "-c", self.conf_path,
+                              *args], stdout=log, stderr=log, env=e)
+        log.close()
+        self.procs.append(p)
+        return p
+
+    def start(self, *args, env=None):
+        p = self.spoold(*args, env=env)
+        wait_for(lambda: "started" in self.log() or p.poll() is not None,
+                 what="spoold start")
+        assert p.poll() is None, self.log()
+        return p
+
+    def once(self, timeout=30):
+        """spoold -1: drains what is due, exits."""
+        p = self.spoold("-1")
+        p.wait(timeout)
+        return p.returncode
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def ctl(self, *args, conf=True):
+        cmd = [SPOOLCTL] + (["-c", self.conf_path] if conf else []) + \
+            list(args)
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=30)
+
+    def ctl_json(self, *args):
+        r = self.ctl(*args, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            p.send_signal(sig)
+        return p.wait(timeout)
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
