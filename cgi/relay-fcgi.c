@@ -245,6 +245,9 @@ main(int argc, char *argv[])
 		workers = relay_now->cfg.workers;
 	if (FCGX_Init() != 0)
 		fatalx(EX_OSERR, "FCGX_Init failed");
+	if (sockpath == NULL && FCGX_IsCGI())
+		fatalx(EX_USAGE, "standard input is not a listening socket: "
+		    "give -s socket, or start from systemd or spawn-fcgi");
 	listen_fd = sockpath ? open_socket(sockpath) : 0;
 	drop_privileges(relay_now->cfg.user);
 	pthread_rwlockattr_init(&rwattr);

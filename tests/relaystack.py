@@ -114,12 +114,22 @@ class Stack:
                 f.write("%s = %s\n" % (k, v))
 
     # processes ---------------------------------------------------------
-    def start_fcgi(self):
+    def start_fcgi(self, inherit=False):
+        """relay-fcgi on relay.sock: opened by itself with -s, or, with
+        inherit, a listening socket handed over on fd 0 as systemd and
+        spawn-fcgi do."""
         sock = os.path.join(self.dir, "relay.sock")
         log = open(os.path.join(self.dir, "relay-fcgi.log"), "ab")
-        p = subprocess.Popen([RELAY_FCGI, "-d", "-c", self.conf_path,
-                              "-s", sock, "-n", str(self.workers)],
-                             stdout=log, stderr=log)
+        argv = [RELAY_FCGI, "-d", "-c", self.conf_path, "-n",
+                str(self.workers)]
+        if inherit:
+            lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            lsock.bind(sock)
+            lsock.listen(128)
+            p = subprocess.Popen(argv, stdin=lsock, stdout=log, stderr=log)
+            lsock.close()
+        else:
+            p = subprocess.Popen(argv + ["-s", sock], stdout=log, stderr=log)
         self.procs["fcgi"] = p
         wait_for(lambda: os.path.exists(sock) or p.poll() is not None,
                  what="relay-fcgi socket")

@@ -283,3 +283,19 @@ def test_relay_token_output():
                                      "relay-token"), "svc", "bad address"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and r.stderr.count("\n") == 1
+
+
+def test_serves_inherited_socket(make_stack):
+    s = make_stack()
+    s.start_fcgi(inherit=True)
+    s.start_nginx()
+    r = s.send(MSG)
+    assert r.status_code == 202, r.text
+    assert s.jobs() == [r.json()["id"]]
+
+
+def test_sigterm_exits_zero(stack):
+    p = stack.procs["fcgi"]
+    assert stack.send(MSG).status_code == 202
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
