@@ -15,6 +15,8 @@ SBINDIR	?= $(PREFIX)/sbin
 BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= $(SYSCONFDIR)/systemd/system
+EXAMPLEDIR ?= $(PREFIX)/share/doc/mail-relay/examples
 PYTHON	?= /usr/bin/python3
 PKG_CONFIG ?= pkg-config
 
@@ -105,11 +107,38 @@ install: all
 	install -m 0755 $(PROGS) $(DESTDIR)$(SBINDIR)
 	for m in $(MANS); do \
 	    s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/sysusers.d \
+	    $(DESTDIR)$(SYSCONFDIR)/mail-relay $(DESTDIR)$(EXAMPLEDIR)/nginx \
+	    $(DESTDIR)$(EXAMPLEDIR)/postfix $(DESTDIR)$(EXAMPLEDIR)/opendkim
+	for u in relay-fcgi.socket relay-fcgi.service spoold.service; do \
+	    sed 's|/usr/local/sbin/|$(SBINDIR)/|' conf/systemd/$$u \
+	        > $(DESTDIR)$(SYSTEMDDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$u || exit 1; done
+	install -m 0644 conf/systemd/mail-relay.tmpfiles \
+	    $(DESTDIR)$(SYSCONFDIR)/tmpfiles.d/mail-relay.conf
+	install -m 0644 conf/systemd/mail-relay.sysusers \
+	    $(DESTDIR)$(SYSCONFDIR)/sysusers.d/mail-relay.conf
+	install -m 0644 conf/mail-relay/relay.conf $(DESTDIR)$(EXAMPLEDIR)
+	test -e $(DESTDIR)$(SYSCONFDIR)/mail-relay/relay.conf || \
+	    install -m 0644 conf/mail-relay/relay.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/mail-relay/relay.conf
+	install -m 0644 conf/nginx/mail-relay.conf conf/nginx/nginx.conf \
+	    $(DESTDIR)$(EXAMPLEDIR)/nginx
+	install -m 0644 conf/postfix/main.cf conf/postfix/master.cf \
+	    $(DESTDIR)$(EXAMPLEDIR)/postfix
+	install -m 0644 conf/opendkim/opendkim.conf conf/opendkim/KeyTable \
+	    conf/opendkim/SigningTable conf/opendkim/TrustedHosts \
+	    $(DESTDIR)$(EXAMPLEDIR)/opendkim
 
 clean:
 	rm -f $(LIB) cgi/*.o cgi/*.d spoold/*.o spoold/*.d tests/*.o tests/*.d \
 	    $(PROGS) $(UNITS) tests/fake-sendmail tests/build-message
 
-.PHONY: all deps units test sanitize valgrind run lint install clean
+.PHONY: all deps units test sanitize valgrind run lint install clean bench
 
+bench: all
+	sh bench/run.sh
+
+-include bench/bench.mk $(wildcard tests/fuzz/*.mk tests/*.mk)
 -include $(wildcard cgi/*.d spoold/*.d tests/*.d)

@@ -140,6 +140,20 @@ test_path_env(void **state)
 	assert_string_equal(cfg_path(NULL), CFG_PATH_DEFAULT);
 }
 
+/* The example shipped in conf/ parses (the tests run from the top). */
+static void
+test_shipped_example(void **state)
+{
+	struct cfg	c;
+	char		err[256];
+
+	(void)state;
+	if (cfg_load("conf/mail-relay/relay.conf", &c, err, sizeof(err)) == -1)
+		fail_msg("%s", err);
+	assert_string_equal(c.spool, "/var/spool/mail-relay");
+	assert_int_equal(c.max_body, 512 * 1024);
+}
+
 int
 main(void)
 {
@@ -149,6 +163,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_path_env),
+		cmocka_unit_test(test_shipped_example),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

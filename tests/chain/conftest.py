@@ -6,13 +6,14 @@ MAIL_RELAY_KEEP_TEST_DIRS=1 to keep the directories for a post-mortem."""
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import chain_helpers as ch  # noqa: E402
+import chainstack as ch  # noqa: E402
 
 # Directories whose *.log files are shown when a test fails.
 LOG_DIRS = []
@@ -56,6 +57,14 @@ def pytest_runtest_makereport(item, call):
             for log in sorted(Path(d).rglob("*.log")) + \
                     sorted(Path(d).rglob("maillog")):
                 rep.sections.append(("log " + str(log), ch.tail(log, 30)))
+
+
+@pytest.fixture
+def scratch():
+    """A temporary directory removed after the test (pytest's tmp_path
+    keeps the last runs' directories)."""
+    with tempfile.TemporaryDirectory(prefix="mail-relay-test-") as d:
+        yield Path(d)
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,7 @@ import shutil
 import time
 import uuid
 
-import pytest
-
-import chain_helpers as ch
+import chainstack as ch
 
 SENDER = "app@" + ch.DOMAIN
 
@@ -49,16 +47,16 @@ def check_signed(chain, data):
             errors="replace")
 
 
-def test_shipped_postfix_and_opendkim_configs_check(chain, tmp_path):
+def test_shipped_postfix_and_opendkim_configs_check(chain, scratch):
     # postfix check on the instance made from the shipped files
     p = chain.postfix.cmd("check", check=False)
     assert p.returncode == 0 and p.stdout == "" and p.stderr == "", p
     # the shipped files alone: no unknown or unused parameters
-    shutil.copy(ch.CONF / "postfix" / "main.cf", tmp_path / "main.cf")
-    shutil.copy(ch.CONF / "postfix" / "master.cf", tmp_path / "master.cf")
-    p = ch.run(["postconf", "-c", tmp_path, "-n"])
+    shutil.copy(ch.CONF / "postfix" / "main.cf", scratch / "main.cf")
+    shutil.copy(ch.CONF / "postfix" / "master.cf", scratch / "master.cf")
+    p = ch.run(["postconf", "-c", scratch, "-n"])
     assert p.stderr == "", p.stderr
-    p = ch.run(["postconf", "-c", tmp_path, "-M"])
+    p = ch.run(["postconf", "-c", scratch, "-M"])
     assert p.stderr == "", p.stderr
     services = {tuple(line.split()[:2]) for line in p.stdout.splitlines()}
     assert ("submission", "inet") not in services
@@ -66,7 +64,7 @@ def test_shipped_postfix_and_opendkim_configs_check(chain, tmp_path):
     assert [s for s in services if s[1] == "inet"] == [("smtp", "inet")]
 
     def value(name):
-        return ch.run(["postconf", "-c", tmp_path, "-h", name]).stdout.strip()
+        return ch.run(["postconf", "-c", scratch, "-h", name]).stdout.strip()
     assert value("inet_interfaces") == "loopback-only"
     assert value("mynetworks") == "127.0.0.0/8 [::1]/128"
     assert value("milter_default_action") == "tempfail"

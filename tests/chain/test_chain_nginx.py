@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-import chain_helpers as ch
+import chainstack as ch
 
 SENDER = "app@" + ch.DOMAIN
 MAX_BODY = 512 * 1024   # relay.conf's default max_body
@@ -50,12 +50,13 @@ def test_bad_client_certificates_are_refused_by_nginx(entry, variant, cert,
     n = variants(entry)[variant]
     c = getattr(entry.pki, cert) if cert else None
     before = entry.relay.jobs("pending")
+    logged = len(n.access_lines())
     # A valid token does not help without a valid certificate.
     r = ch.https(n.port, "POST", "/send", entry.pki, cert=c, body=mail(),
                  headers=entry.relay.auth())
     assert_nginx_error(r, 403, code)
     assert entry.relay.jobs("pending") == before
-    line = n.access_lines()[-1]
+    line = n.new_access_line(logged)
     assert " status=403 " in line and "caller=- id=-" in line, line
 
 

@@ -56,10 +56,18 @@ def wait_for(pred, timeout=10.0, what="condition", interval=0.05):
         time.sleep(interval)
 
 
+def argv(cmd):
+    """Strings, with the program found in sbin too (root's PATH may not be
+    the test runner's)."""
+    cmd = [str(c) for c in cmd]
+    if "/" not in cmd[0]:
+        cmd[0] = which(cmd[0]) or cmd[0]
+    return cmd
+
+
 def run(cmd, check=True, **kw):
     """Run a command, failing with its output when it fails."""
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                       **kw)
+    p = subprocess.run(argv(cmd), capture_output=True, text=True, **kw)
     if check and p.returncode != 0:
         raise AssertionError("%s: exit %d\nstdout: %s\nstderr: %s"
                              % (" ".join(map(str, cmd)), p.returncode,
@@ -108,7 +116,7 @@ class Procs:
 
     def start(self, name, cmd, final_signal=signal.SIGTERM, **kw):
         log = open(self.logdir / (name + ".log"), "ab")
-        p = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(argv(cmd), stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True, **kw)
         log.close()
@@ -244,7 +252,8 @@ class Pki:
         else:
             cmd += ["-days", "2"]
         run(cmd)
-        return (str(self.dir / (name + ".crt")), str(self.dir / (name + ".key")))
+        return (str(self.dir / (name + ".crt")),
+                str(self.dir / (name + ".key")))
 
     def serial(self, cert):
         out = run(["openssl", "x509", "-noout", "-serial", "-in",
@@ -375,11 +384,18 @@ class Nginx:
         except FileNotFoundError:
             return []
 
+    def new_access_line(self, before):
+        """The first line logged after `before` lines: nginx writes it after
+        the answer is sent, so wait for it."""
+        lines = wait_for(lambda: self.access_lines()[before:], 5,
+                         "nginx's access log line")
+        return lines[0]
+
     def stop(self):
         self.procs.stop(self.name, signal.SIGQUIT)
 
 
-# --- relay-fcgi and spoold -------------------------------------------------------
+# --- relay-fcgi and spoold ---------------------------------------------------
 
 class Relay:
     """relay.conf, a tokens file with one caller, a spool; relay-fcgi on a
@@ -448,7 +464,7 @@ class Relay:
                        ("tmp", "pending", "processing", "held", "failed"))
 
 
-# --- SMTP sink ---------------------------------------------------------------------
+# --- SMTP sink ---------------------------------------------------------------
 
 class Sink:
     """A loopback SMTP server (aiosmtpd) that keeps every message: the
@@ -494,7 +510,7 @@ class Sink:
                         "a message containing %r at the sink" % needle)
 
 
-# --- OpenDKIM ------------------------------------------------------------------------
+# --- OpenDKIM ----------------------------------------------------------------
 
 class OpenDkim:
     """OpenDKIM from conf/opendkim with a key made by opendkim-genkey.  Only
@@ -572,7 +588,7 @@ class OpenDkim:
             pass
 
 
-# --- Postfix ----------------------------------------------------------------------------
+# --- Postfix -----------------------------------------------------------------
 
 class Postfix:
     """A private Postfix instance (postfix -c DIR) from conf/postfix: the
