@@ -40,7 +40,8 @@ bad_octets(const char *s, size_t *len)
 		if (*p == ' ' || *p == '\t')
 			return "spaces are not allowed in an address";
 		if (*p < 0x20 || *p == 0x7f)
-			return "control characters are not allowed in an address";
+			return "control characters are not allowed in an "
+			    "address";
 		if (*p == '"')
 			return "quoted local parts are not allowed";
 		if (*p == '(' || *p == ')')
@@ -127,7 +128,8 @@ addr_valid(const char *email, const char **why)
 	if (strchr(at + 1, '@') != NULL)
 		return fail(why, "the address has more than one @");
 	if ((reason = bad_local(email, (size_t)(at - email))) != NULL ||
-	    (reason = bad_domain(at + 1, len - (size_t)(at - email) - 1)) != NULL)
+	    (reason = bad_domain(at + 1, len - (size_t)(at - email) - 1)) !=
+	    NULL)
 		return fail(why, reason);
 	return 0;
 }

@@ -18,10 +18,11 @@
 #include "mime.h"
 
 #define EW_OVERHEAD	12	/* "=?UTF-8?Q?" "?=" */
-#define EW_MIN_PAYLOAD	8	/* fold rather than write a tinier word */
-#define QUOTED_MAX	400	/* longer ASCII names become encoded words */
+#define EW_MIN_PAYLOAD	8	/* fold rather than write less */
+#define QUOTED_MAX	400	/* longer ASCII names: encoded words */
 #define FILENAME_QUOTED_MAX 64
 #define BOUNDARY_LEN	27	/* "=_" + digit + 24 hex */
+#define QP_SCAN_MIN	16384	/* longer texts: scanned first */
 
 static const char hexdig[] = "0123456789ABCDEF";
 static const char b64chars[] =
@@ -113,6 +114,10 @@ mime_base64(struct buf *b, const void *src, size_t len, size_t linelen)
 		errno = EINVAL;
 		return -1;
 	}
+	if (len > SIZE_MAX / 2) {
+		errno = EOVERFLOW;
+		return -1;
+	}
 	nout = (len / 3 + (len % 3 != 0)) * 4;
 	nlines = linelen == 0 || nout == 0 ? 1 : (nout + linelen - 1) / linelen;
 	if (buf_reserve(b, nout + nlines) == -1)
@@ -130,23 +135,50 @@ mime_base64(struct buf *b, const void *src, size_t len, size_t linelen)
 	return 0;
 }
 
-/* Bytes that quoted-printable writes as =XX wherever they stand. */
-static int
-qp_escaped(unsigned char c)
+/*
+ * Quoted-printable classes: literal, line break, space or tab (encoded
+ * before a line break), always =XX, and the lead or continuation bytes of
+ * UTF-8 (=XX, kept together).
+ */
+enum { QP_LIT, QP_NL, QP_WS, QP_ESC, QP_HIGH };
+
+static const unsigned char qp_class[256] = {
+	[0 ... 8] = QP_ESC, ['\t'] = QP_WS, ['\n'] = QP_NL,
+	[11 ... 31] = QP_ESC, [' '] = QP_WS, ['!' ... '<'] = QP_LIT,
+	['='] = QP_ESC, ['>' ... '~'] = QP_LIT, [0x7f] = QP_ESC,
+	[0x80 ... 0xff] = QP_HIGH
+};
+
+/* Bytes always escaped (*esc) and bytes that may be (the return). */
+static size_t
+qp_scan(const unsigned char *s, size_t len, size_t *esc)
 {
-	return c >= 0x7f || c == '=' || (c < 0x20 && c != '\n' && c != '\t');
+	size_t	 i, e = 0, grow = 0;
+	int	 c;
+
+	for (i = 0; i < len; i++) {
+		c = qp_class[s[i]];
+		e += c >= QP_ESC;
+		grow += c >= QP_WS || s[i] == 'F';
+	}
+	*esc = e;
+	return grow;
+}
+
+static int
+prefer_base64(size_t len, size_t esc)
+{
+	/* Soft breaks cost QP about 2/74, line breaks cost base64 1/76. */
+	return (len / 3 + 1) * 4 + len / 57 < len + 2 * esc + len / 37;
 }
 
 int
 mime_prefer_base64(const void *src, size_t len)
 {
-	const unsigned char	*s = src;
-	size_t			 i, esc = 0;
+	size_t	 esc;
 
-	for (i = 0; i < len; i++)
-		esc += qp_escaped(s[i]);
-	/* Soft breaks cost QP about 2/74, line breaks cost base64 1/76. */
-	return (len / 3 + 1) * 4 + len / 57 < len + 2 * esc + len / 37;
+	qp_scan(src, len, &esc);
+	return prefer_base64(len, esc);
 }
 
 static char *
@@ -166,63 +198,90 @@ qp_put(char *o, const unsigned char *s, size_t n, int esc)
 	return o;
 }
 
-/* Upper bound of the quoted-printable output for len bytes. */
-static int
-qp_reserve(struct buf *b, const unsigned char *s, size_t len)
+/*
+ * One token at s[*i] (not LF), with a soft break before it if needed;
+ * *nesc grows by the bytes written as =XX.
+ */
+static char *
+qp_token(char *o, const unsigned char *s, size_t len, size_t *i,
+    size_t *col, int flags, size_t *nesc)
 {
-	size_t	 i, grow = 0, out;
+	size_t	 n = 1, t, at = *i;
+	int	 c = qp_class[s[at]], esc, last;
 
-	for (i = 0; i < len; i++)
-		grow += qp_escaped(s[i]) || s[i] == ' ' || s[i] == '\t' ||
-		    s[i] == 'F';
+	if (c == QP_HIGH)
+		n = u8len(s + at, len - at);
+	last = at + n == len ? !(flags & MIME_QP_EOL) : s[at + n] == '\n';
+	esc = c >= QP_ESC || (c == QP_WS && (last || at + n == len));
+	t = esc ? 3 * n : n;
+	/* The last token of a line may reach MIME_FOLD; others leave
+	 * room for the soft break. */
+	if (*col + t > (last ? MIME_FOLD : MIME_FOLD - 1)) {
+		*o++ = '=';
+		*o++ = '\n';
+		*col = 0;
+	}
+	if (*col == 0 && s[at] == 'F' && len - at >= 5 &&
+	    memcmp(s + at, "From ", 5) == 0) {
+		esc = 1;
+		t = 3;
+	}
+	*col += t;
+	*i = at + n;
+	if (esc)
+		*nesc += n;
+	return qp_put(o, s + at, n, esc);
+}
+
+/* Whether s[i] is written as it is (before a soft break at the latest). */
+static inline int
+qp_literal(const unsigned char *s, size_t len, size_t i)
+{
+	int	 c = qp_class[s[i]];
+
+	return c == QP_LIT ||
+	    (c == QP_WS && i + 1 < len && s[i + 1] != '\n');
+}
+
+/*
+ * grow: an upper bound of the bytes that may be escaped (qp_scan(), or
+ * len).  *esc: the bytes that were.
+ */
+static int
+qp_encode(struct buf *b, const unsigned char *s, size_t len, int flags,
+    size_t grow, size_t *esc)
+{
+	size_t	 i = 0, j, end, col = 0, out;
+	char	*o;
+
 	if (grow > (SIZE_MAX - len) / 3) {
 		errno = EOVERFLOW;
 		return -1;
 	}
 	out = len + 2 * grow;
 	/* A soft break follows at least MIME_FOLD - 12 octets. */
-	return buf_reserve(b, out + 2 * (out / (MIME_FOLD - 12) + 2));
-}
-
-int
-mime_qp(struct buf *b, const void *src, size_t len, int flags)
-{
-	const unsigned char	*s = src;
-	size_t			 i, n, t, col = 0, lim;
-	int			 esc, last;
-	char			*o;
-
-	if (qp_reserve(b, s, len) == -1)
+	if (buf_reserve(b, out + 2 * (out / (MIME_FOLD - 12) + 2)) == -1)
 		return -1;
 	o = b->data + b->len;
-	for (i = 0; i < len; i += n) {
-		n = 1;
-		if (s[i] == '\n') {
+	*esc = 0;
+	while (i < len) {
+		/* A run of literals that cannot reach the end of the line. */
+		if (qp_literal(s, len, i) && col < MIME_FOLD - 1 &&
+		    (col > 0 || s[i] != 'F')) {
+			end = len - i < MIME_FOLD - 1 - col ? len :
+			    i + MIME_FOLD - 1 - col;
+			for (j = i + 1; j < end && qp_literal(s, len, j); j++)
+				;
+			memcpy(o, s + i, j - i);
+			o += j - i;
+			col += j - i;
+			i = j;
+		} else if (s[i] == '\n') {
 			*o++ = '\n';
 			col = 0;
-			continue;
-		}
-		if (s[i] >= 0x80)
-			n = u8len(s + i, len - i);
-		last = i + n == len ? !(flags & MIME_QP_EOL) : s[i + n] == '\n';
-		esc = qp_escaped(s[i]) ||
-		    ((s[i] == ' ' || s[i] == '\t') && (last || i + n == len));
-		t = esc ? 3 * n : n;
-		/* The last token of a line may reach MIME_FOLD; others
-		 * leave room for the soft break. */
-		lim = last ? MIME_FOLD : MIME_FOLD - 1;
-		if (col + t > lim) {
-			*o++ = '=';
-			*o++ = '\n';
-			col = 0;
-		}
-		if (col == 0 && s[i] == 'F' && len - i >= 5 &&
-		    memcmp(s + i, "From ", 5) == 0) {
-			esc = 1;
-			t = 3;
-		}
-		o = qp_put(o, s + i, n, esc);
-		col += t;
+			i++;
+		} else
+			o = qp_token(o, s, len, &i, &col, flags, esc);
 	}
 	if ((flags & MIME_QP_EOL) && len > 0 && s[len - 1] != '\n') {
 		*o++ = '=';
@@ -231,6 +290,15 @@ mime_qp(struct buf *b, const void *src, size_t len, int flags)
 	*o = '\0';
 	b->len = (size_t)(o - b->data);
 	return 0;
+}
+
+int
+mime_qp(struct buf *b, const void *src, size_t len, int flags)
+{
+	size_t	 esc, grow;
+
+	grow = qp_scan(src, len, &esc);
+	return qp_encode(b, src, len, flags, grow, &esc);
 }
 
 /* Header lines. */
@@ -739,23 +807,47 @@ hw_filename(struct hw *h, const char *fn)
 
 /* The message. */
 
+static char *
+put2(char *o, int v)
+{
+	*o++ = (char)('0' + v / 10 % 10);
+	*o++ = (char)('0' + v % 10);
+	return o;
+}
+
+/* "Date: Tue, 14 Nov 2023 22:13:20 +0000" (RFC 5322 3.3), in UTC. */
 static int
 hdr_date(struct buf *b, time_t t)
 {
-	static const char	 days[7][4] = { "Sun", "Mon", "Tue", "Wed",
-	    "Thu", "Fri", "Sat" };
-	static const char	 months[12][4] = { "Jan", "Feb", "Mar", "Apr",
-	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char	 days[] = "SunMonTueWedThuFriSat";
+	static const char	 months[] = "JanFebMarAprMayJun"
+	    "JulAugSepOctNovDec";
 	struct tm		 tm;
+	char			 d[64], *o = d;
+	int			 year;
 
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
-	    tm.tm_year + 1900 < 0) {
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year > 9999 - 1900 ||
+	    tm.tm_year < -1900) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	return buf_addf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\n",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	year = tm.tm_year + 1900;
+	memcpy(o, "Date: ", 6);
+	memcpy(o + 6, days + 3 * tm.tm_wday, 3);
+	memcpy(o + 9, ", ", 2);
+	o = put2(o + 11, tm.tm_mday);
+	*o++ = ' ';
+	memcpy(o, months + 3 * tm.tm_mon, 3);
+	o[3] = ' ';
+	o = put2(put2(o + 4, year / 100), year % 100);
+	*o++ = ' ';
+	o = put2(o, tm.tm_hour);
+	*o++ = ':';
+	o = put2(o, tm.tm_min);
+	*o++ = ':';
+	o = put2(o, tm.tm_sec);
+	memcpy(o, " +0000\n", 7);
+	return buf_add(b, d, (size_t)(o + 7 - d));
 }
 
 static int
@@ -774,21 +866,39 @@ extra_headers(struct buf *b, const struct mail *m)
 	return 0;
 }
 
-/* Headers and content of one text part; eol: it ends the message. */
+/*
+ * Headers and content of one text part; eol: it ends the message.
+ * Quoted-printable unless base64 is shorter.  A short text is encoded
+ * in one pass (then replaced by base64 if that is shorter); a long one is
+ * scanned first, so as not to reserve three times its size.
+ */
 static int
 text_part(struct buf *b, const char *subtype, const char *s, int eol)
 {
-	size_t	 len = strlen(s);
-	int	 b64 = mime_prefer_base64(s, len);
+	static const char	 qp[] = "; charset=utf-8\n"
+	    "Content-Transfer-Encoding: quoted-printable\n\n";
+	static const char	 b64[] = "; charset=utf-8\n"
+	    "Content-Transfer-Encoding: base64\n\n";
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 len = strlen(s), esc = 0, grow, mark;
 
-	if (buf_addf(b, "Content-Type: text/%s; charset=utf-8\n"
-	    "Content-Transfer-Encoding: %s\n\n", subtype,
-	    b64 ? "base64" : "quoted-printable") == -1)
+	if (buf_adds(b, "Content-Type: text/") == -1 ||
+	    buf_adds(b, subtype) == -1)
 		return -1;
-	if (b64)
-		return mime_base64(b, s, len, MIME_B64_LINE) == -1 ||
-		    (eol && buf_addc(b, '\n') == -1) ? -1 : 0;
-	return mime_qp(b, s, len, eol ? MIME_QP_EOL : 0);
+	mark = b->len;
+	grow = len > QP_SCAN_MIN ? qp_scan(u, len, &esc) : len;
+	if (!prefer_base64(len, esc)) {
+		if (buf_add(b, qp, sizeof(qp) - 1) == -1 ||
+		    qp_encode(b, u, len, eol ? MIME_QP_EOL : 0, grow,
+		    &esc) == -1)
+			return -1;
+		if (!prefer_base64(len, esc))
+			return 0;
+		restore(b, mark);
+	}
+	return buf_add(b, b64, sizeof(b64) - 1) == -1 ||
+	    mime_base64(b, s, len, MIME_B64_LINE) == -1 ||
+	    (eol && buf_addc(b, '\n') == -1) ? -1 : 0;
 }
 
 static int
@@ -797,9 +907,12 @@ attachment_part(struct buf *b, const struct mail_attachment *a)
 	struct hw	 h;
 	size_t		 mark = b->len;
 
-	if (buf_addf(b, "Content-Type: %s\n"
-	    "Content-Transfer-Encoding: base64\n", a->content_type) == -1)
+	if (buf_adds(b, "Content-Type: ") == -1 ||
+	    buf_adds(b, a->content_type) == -1 ||
+	    buf_adds(b, "\nContent-Transfer-Encoding: base64\n") == -1) {
+		restore(b, mark);
 		return -1;
+	}
 	hw_begin(&h, b, "Content-Disposition");
 	hw_sep(&h, 11);
 	hw_put(&h, "attachment;", 11);
@@ -812,15 +925,37 @@ attachment_part(struct buf *b, const struct mail_attachment *a)
 	return 0;
 }
 
+/* "\n--" bnd "--"? "\n"? : a delimiter line after the part before it. */
+static int
+delimiter(struct buf *b, const char *bnd, int close, int eol)
+{
+	return buf_add(b, "\n--", 3) == -1 ||
+	    buf_add(b, bnd, BOUNDARY_LEN) == -1 ||
+	    (close && buf_add(b, "--", 2) == -1) ||
+	    (eol && buf_addc(b, '\n') == -1) ? -1 : 0;
+}
+
+/* Content-Type of a multipart and its first delimiter. */
+static int
+multipart(struct buf *b, const char *subtype, const char *bnd)
+{
+	return buf_adds(b, "Content-Type: multipart/") == -1 ||
+	    buf_adds(b, subtype) == -1 ||
+	    buf_add(b, "; boundary=\"", 12) == -1 ||
+	    buf_add(b, bnd, BOUNDARY_LEN) == -1 ||
+	    buf_add(b, "\"\n\n--", 5) == -1 ||
+	    buf_add(b, bnd, BOUNDARY_LEN) == -1 ||
+	    buf_addc(b, '\n') == -1 ? -1 : 0;
+}
+
 static int
 alternative(struct buf *b, const struct mail *m, const char *bnd, int eol)
 {
-	return buf_addf(b, "Content-Type: multipart/alternative; "
-	    "boundary=\"%s\"\n\n--%s\n", bnd, bnd) == -1 ||
+	return multipart(b, "alternative", bnd) == -1 ||
 	    text_part(b, "plain", m->text, 0) == -1 ||
-	    buf_addf(b, "\n--%s\n", bnd) == -1 ||
+	    delimiter(b, bnd, 0, 1) == -1 ||
 	    text_part(b, "html", m->html, 0) == -1 ||
-	    buf_addf(b, "\n--%s--%s", bnd, eol ? "\n" : "") == -1 ? -1 : 0;
+	    delimiter(b, bnd, 1, eol) == -1 ? -1 : 0;
 }
 
 static void
@@ -850,8 +985,7 @@ body(struct buf *b, const struct mail *m)
 	int	 mixed = m->nattachments > 0, alt = m->text && m->html;
 
 	boundaries(bnd);
-	if (mixed && buf_addf(b, "Content-Type: multipart/mixed; "
-	    "boundary=\"%s\"\n\n--%s\n", bnd[0], bnd[0]) == -1)
+	if (mixed && multipart(b, "mixed", bnd[0]) == -1)
 		return -1;
 	if (alt) {
 		if (alternative(b, m, bnd[1], !mixed) == -1)
@@ -863,10 +997,10 @@ body(struct buf *b, const struct mail *m)
 	if (!mixed)
 		return 0;
 	for (i = 0; i < m->nattachments; i++)
-		if (buf_addf(b, "\n--%s\n", bnd[0]) == -1 ||
+		if (delimiter(b, bnd[0], 0, 1) == -1 ||
 		    attachment_part(b, &m->attachments[i]) == -1)
 			return -1;
-	return buf_addf(b, "\n--%s--\n", bnd[0]);
+	return delimiter(b, bnd[0], 1, 1);
 }
 
 /* A generous guess of the message size, to allocate once. */
@@ -901,8 +1035,9 @@ mime_build(const struct mail *m, const char *message_id, time_t date,
 	    (m->subject != NULL &&
 	    mime_hdr_text(out, "Subject", m->subject) == -1) ||
 	    hdr_date(out, date) == -1 ||
-	    buf_addf(out, "Message-ID: <%s>\nMIME-Version: 1.0\n",
-	    message_id) == -1 ||
+	    buf_adds(out, "Message-ID: <") == -1 ||
+	    buf_adds(out, message_id) == -1 ||
+	    buf_adds(out, ">\nMIME-Version: 1.0\n") == -1 ||
 	    extra_headers(out, m) == -1 ||
 	    body(out, m) == -1) {
 		restore(out, mark);

@@ -45,7 +45,8 @@ int	mime_qp(struct buf *, const void *src, size_t len, int flags);
  * Base64 (RFC 4648 4) of len bytes in lines of linelen characters (a
  * multiple of 4; 0 for one line), LF between lines, none after the last.
  */
-int	mime_base64(struct buf *, const void *src, size_t len, size_t linelen);
+int	mime_base64(struct buf *, const void *src, size_t len,
+	    size_t linelen);
 
 /* 1 when base64 is shorter than quoted-printable for these bytes. */
 int	mime_prefer_base64(const void *src, size_t len);
@@ -54,9 +55,11 @@ int	mime_prefer_base64(const void *src, size_t len);
  * RFC 2047 encoded words (charset UTF-8; B or Q, whichever is shorter for
  * the whole string) of the UTF-8 string s, appended after column *col of a
  * header line: each word is preceded by a space, or by a fold when it
- * would pass MIME_FOLD; a word is at most MIME_EW_MAX octets and never
- * splits a UTF-8 sequence.  *col is updated.  The Q form uses the
- * restricted character set of RFC 2047 5(3), valid in phrases too.
+ * would pass MIME_FOLD (never before the first word, which a decoder of
+ * unstructured text would read as a leading space); a word is at most
+ * MIME_EW_MAX octets and never splits a UTF-8 sequence.  *col is updated.
+ * The Q form uses the restricted character set of RFC 2047 5(3), valid in
+ * phrases too.
  */
 int	mime_words(struct buf *, size_t *col, const char *s, size_t len);
 
@@ -70,7 +73,10 @@ int	mime_hdr_text(struct buf *, const char *name, const char *value);
 /* A header whose ASCII value is only folded at spaces, never encoded. */
 int	mime_hdr_raw(struct buf *, const char *name, const char *value);
 
-/* An address list header; names as atoms, quoted-strings or words. */
+/*
+ * An address list header, folded after the commas; a name is written as
+ * atoms, as a quoted-string, or as plain words and runs of encoded words.
+ */
 int	mime_hdr_addrs(struct buf *, const char *name,
 	    const struct mail_addr *, size_t);
 

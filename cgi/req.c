@@ -270,14 +270,19 @@ scan_u(const unsigned char *s, size_t n, struct req_error *err)
 	if (v == 0)
 		return fail(err, "nul_character", "\\u0000 is not allowed");
 	if (v >= 0xdc00 && v <= 0xdfff)
-		return fail(err, "invalid_utf8", "lone UTF-16 surrogate escape");
+		return fail(err, "invalid_utf8", "lone surrogate escape");
 	if (v < 0xd800 || v > 0xdbff)
 		return 6;
 	if (n < 12 || s[6] != '\\' || s[7] != 'u' ||
 	    hex4(s + 8, n - 8, &w) == -1 || w < 0xdc00 || w > 0xdfff)
-		return fail(err, "invalid_utf8", "lone UTF-16 surrogate escape");
+		return fail(err, "invalid_utf8", "lone surrogate escape");
 	return 12;
 }
+
+/* Bytes a JSON string holds as they are: printable ASCII but " and \. */
+static const unsigned char str_plain[256] = {
+	[' ' ... '!'] = 1, ['#' ... '['] = 1, [']' ... 0x7f] = 1
+};
 
 /* The string starting after the quote at s[*i]; *i ends past its end. */
 static int
@@ -288,6 +293,10 @@ scan_string(const unsigned char *s, size_t len, size_t *i,
 	int	 e;
 
 	while (p < len) {
+		if (str_plain[s[p]]) {
+			p++;
+			continue;
+		}
 		if (s[p] == '"') {
 			*i = p + 1;
 			return 0;
@@ -333,8 +342,9 @@ prescan(const unsigned char *s, size_t len, struct req_error *err)
 		case '{':
 		case '[':
 			if (++depth > REQ_MAX_DEPTH)
-				return fail(err, "too_deep", "objects and arrays "
-				    "nest deeper than %d", REQ_MAX_DEPTH);
+				return fail(err, "too_deep", "objects and "
+				    "arrays nest deeper than %d",
+				    REQ_MAX_DEPTH);
 			break;
 		case '}':
 		case ']':
@@ -344,8 +354,8 @@ prescan(const unsigned char *s, size_t len, struct req_error *err)
 			break;
 		default:
 			if (s[i] >= 0x80 && utf8_seq(s + i, len - i) == 0)
-				return fail(err, "invalid_utf8", "the body is not "
-				    "valid UTF-8 (byte %zu)", i);
+				return fail(err, "invalid_utf8", "the body is "
+				    "not valid UTF-8 (byte %zu)", i);
 			if (s[i] < 0x20 || s[i] >= 0x7f)
 				return fail(err, "invalid_json", "unexpected "
 				    "character at byte %zu", i);
@@ -595,6 +605,11 @@ parse_subject(const cJSON *v, struct mail *m, struct req_error *err)
 	return 0;
 }
 
+/* Bytes of a body that need a look: NUL, CR, and refused controls. */
+static const unsigned char body_special[256] = {
+	[0 ... 8] = 1, [11 ... 31] = 1, [0x7f] = 1
+};
+
 /*
  * text or html: control characters other than tab, LF and CR refused;
  * CR LF and lone CR become LF, in place.  Empty is absent.
@@ -612,7 +627,9 @@ parse_body(const cJSON *v, const char *field, const char **out,
 	if (!cJSON_IsString(v))
 		return fail_at(err, &w, NULL, "invalid_type",
 		    "%s must be a string", field);
-	for (s = o = v->valuestring; *s != '\0'; s++) {
+	for (s = v->valuestring; !body_special[(unsigned char)*s]; s++)
+		;
+	for (o = s; *s != '\0'; s++) {
 		if (*s == '\r') {
 			*o++ = '\n';
 			if (s[1] == '\n')
@@ -670,27 +687,27 @@ static int
 check_header_value(const cJSON *v, const char *name, const struct where *w,
     struct req_error *err)
 {
-	const char	*s = v->valuestring, *p;
+	const char	*s, *p, *key = v->string;
 	size_t		 ncp, len;
 
 	if (!cJSON_IsString(v))
-		return fail_at(err, w, v->string, "invalid_type",
+		return fail_at(err, w, key, "invalid_type",
 		    "a header value must be a string");
 	s = v->valuestring;
 	len = strlen(s);
 	if (has_controls(s, &ncp))
-		return fail_at(err, w, v->string, "invalid_header",
+		return fail_at(err, w, key, "invalid_header",
 		    "control characters are not allowed in a header value");
 	if (len == 0 || s[0] == ' ' || s[len - 1] == ' ')
-		return fail_at(err, w, v->string, "invalid_header", "a header "
+		return fail_at(err, w, key, "invalid_header", "a header "
 		    "value is not empty and has no spaces at either end");
 	if (!mime_hdr_is_text(name))
 		for (p = s; *p != '\0'; p++)
 			if ((unsigned char)*p >= 0x80)
-				return fail_at(err, w, v->string, "invalid_header",
+				return fail_at(err, w, key, "invalid_header",
 				    "this header takes ASCII only");
 	if (!mime_hdr_ok(name, s))
-		return fail_at(err, w, v->string, "invalid_header", "the value "
+		return fail_at(err, w, key, "invalid_header", "the value "
 		    "cannot be folded into lines of %d octets", MIME_LINE_MAX);
 	return 0;
 }
@@ -712,8 +729,8 @@ parse_headers(const cJSON *v, struct mail *m, struct req_error *err)
 			    " In-Reply-To and References may be set");
 		for (i = 0; i < n; i++)
 			if (strcasecmp(m->headers[i].name, name) == 0)
-				return fail_at(err, &w, c->string, "duplicate_key",
-				    "a header is given twice");
+				return fail_at(err, &w, c->string,
+				    "duplicate_key", "a header is given twice");
 		if (check_header_value(c, name, &w, err) == -1)
 			return -1;
 		m->headers[n].name = name;
@@ -878,9 +895,11 @@ parse_attachment(const cJSON *v, const struct where *w,
 			    "%s must be a string", keys[k]);
 	}
 	if ((why = bad_filename(f[0]->valuestring)) != NULL)
-		return fail_at(err, w, keys[0], "invalid_attachment", "%s", why);
+		return fail_at(err, w, keys[0], "invalid_attachment", "%s",
+		    why);
 	if ((why = bad_content_type(f[1]->valuestring)) != NULL)
-		return fail_at(err, w, keys[1], "invalid_attachment", "%s", why);
+		return fail_at(err, w, keys[1], "invalid_attachment", "%s",
+		    why);
 	if (b64_decode(f[2]->valuestring, &a->len) == -1)
 		return fail_at(err, w, keys[2], "invalid_attachment",
 		    "content is not strict base64");

@@ -9,9 +9,9 @@
 
 #include "mail.h"
 
-#define REQ_MAX_DEPTH		8	/* nesting of objects and arrays */
+#define REQ_MAX_DEPTH		8	/* nesting of objects, arrays */
 #define REQ_SUBJECT_MAX		200	/* code points */
-#define REQ_NAME_MAX		200	/* code points in a display name */
+#define REQ_NAME_MAX		200	/* code points, display name */
 #define REQ_MAX_HEADERS		50
 #define REQ_HEADER_NAME_MAX	64	/* octets */
 #define REQ_MAX_ATTACHMENTS	100
@@ -19,14 +19,14 @@
 #define REQ_CONTENT_TYPE_MAX	127	/* octets */
 
 struct req_limits {
-	size_t	 max_recipients;	/* to + cc + bcc; also replyTo alone */
+	size_t	 max_recipients;	/* to + cc + bcc; replyTo alone */
 };
 
 struct req_error {
 	int		 status;	/* 400, or 500 on ENOMEM */
 	const char	*code;		/* stable snake_case code */
 	char		 message[200];	/* for people, ASCII */
-	char		 field[64];	/* JSON path ("to[2].email"), ASCII, or "" */
+	char		 field[64];	/* "to[2].email", ASCII, or "" */
 };
 
 /*

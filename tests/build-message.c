@@ -17,7 +17,7 @@
 #include "mime.h"
 #include "req.h"
 
-#define BUILD_DATE	1700000000	/* Tue, 14 Nov 2023 22:13:20 +0000 */
+#define BUILD_DATE	1700000000	/* Tue, 14 Nov 2023 22:13:20 */
 
 static int
 read_all(int fd, struct buf *b)
@@ -63,8 +63,8 @@ main(void)
 	if (read_all(STDIN_FILENO, &in) == -1)
 		err(EX_IOERR, "stdin");
 	if (req_parse(in.data, in.len, &lim, &m, &e) == -1) {
-		fprintf(stderr, "%s %s\n", e.code, e.field);
-		fprintf(stderr, "%s\n", e.message);
+		fprintf(stderr, "%s %s\n%s\n", e.code, e.field, e.message);
+		buf_free(&in);
 		return e.status == 400 ? EX_DATAERR : EX_OSERR;
 	}
 	if (mime_build(&m, "test@example.org", BUILD_DATE, &out) == -1)

@@ -22,7 +22,9 @@ from email import policy
 from email.parser import BytesParser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "tests", "build-message")
+# BUILD_MESSAGE: another build of it (e.g. with sanitizers).
+BUILD = os.environ.get("BUILD_MESSAGE",
+                       os.path.join(ROOT, "tests", "build-message"))
 DATE = datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc)
 ADDR_HEADERS = (("from", "From"), ("to", "To"), ("cc", "Cc"),
                 ("replyTo", "Reply-To"))
@@ -366,6 +368,18 @@ def test_mostly_non_ascii_text_goes_base64():
     latin = req_of(text="Meet me at the café on the corner at noon.\n" * 20)
     msg = check(latin, build(latin))
     assert msg["Content-Transfer-Encoding"] == "quoted-printable"
+
+
+@pytest.mark.parametrize("unit,cte", [
+    ("Meet me at the café on the corner at noon. ", "quoted-printable"),
+    ("日本語のテキストです。", "base64"),
+])
+def test_long_bodies(unit, cte):
+    text = unit * (60000 // len(unit.encode()))
+    req = req_of(text=text, html="<p>" + text + "</p>\n")
+    msg = check(req, build(req))
+    for part in msg.iter_parts():
+        assert part["Content-Transfer-Encoding"] == cte
 
 
 # Attachments

@@ -155,10 +155,12 @@ test_every_shape(void **state)
 	    "'bcc':'hidden@example.org',"
 	    "'replyTo':[{'email':'r@example.org','name':''}],"
 	    "'subject':'Hi \\u00e9\\ud83d\\ude00','text':'t','html':'<p>h</p>',"
-	    "'headers':{'X-Tag':'v','list-unsubscribe':'<mailto:u@example.com>',"
+	    "'headers':{'X-Tag':'v',"
+	    "'list-unsubscribe':'<mailto:u@example.com>',"
 	    "'List-Unsubscribe-Post':'List-Unsubscribe=One-Click',"
 	    "'in-reply-to':'<a@b>','REFERENCES':'<a@b> <c@d>'},"
-	    "'attachments':[{'filename':'r.pdf','contentType':'Application/PDF',"
+	    "'attachments':[{'filename':'r.pdf',"
+	    "'contentType':'Application/PDF',"
 	    "'content':'JVBERg=='},{'content':'','contentType':'text/plain',"
 	    "'filename':'\\u65e5\\u672c.txt'}]}", &m);
 	assert_string_equal(m.from.name, "Alice \xc3\x85");
@@ -219,7 +221,8 @@ test_whitespace_and_escapes(void **state)
 	struct mail	 m;
 
 	(void)state;
-	accepts(" \t\r\n{ 'from' : 'a@example.com' ,\n'\\u0074o':'b@example.org',"
+	accepts(" \t\r\n{ 'from' : 'a@example.com' ,\n"
+	    "'\\u0074o':'b@example.org',"
 	    "'subject':'\\\"\\\\\\/\\u00e9',"
 	    "'text':'x'} \n", &m);
 	assert_string_equal(m.to[0].email, "b@example.org");
@@ -498,7 +501,8 @@ test_types(void **state)
 	    "text");
 	rejects("{" BASE ",'html':{}}", "invalid_type", "html");
 	rejects("{" BASE ",'headers':[]}", "invalid_type", "headers");
-	rejects("{" BASE ",'headers':{'X-A':1}}", "invalid_type", "headers.X-A");
+	rejects("{" BASE ",'headers':{'X-A':1}}", "invalid_type",
+	    "headers.X-A");
 	rejects("{" BASE ",'attachments':{}}", "invalid_type", "attachments");
 	rejects("{" BASE ",'attachments':['x']}", "invalid_type",
 	    "attachments[0]");
@@ -678,7 +682,8 @@ test_subject(void **state)
 	    0);
 	for (i = 0; i < 199; i++)
 		assert_int_equal(buf_adds(&b, "\xe4\xb8\xad"), 0);
-	assert_int_equal(buf_adds(&b, "e\xcc\x81'}"), 0);	/* e + U+0301 */
+	/* e and U+0301: two code points */
+	assert_int_equal(buf_adds(&b, "e\xcc\x81'}"), 0);
 	rejects(b.data, "invalid_subject", "subject");
 	b.len -= 5;
 	assert_int_equal(buf_adds(&b, "e'}"), 0);
@@ -911,7 +916,8 @@ test_attachments(void **state)
 	assert_int_equal(buf_adds(&b, "{" BASE ",'attachments':["), 0);
 	for (i = 0; i < 100; i++)
 		assert_int_equal(buf_addf(&b, "%s{'filename':'f%d',"
-		    "'contentType':'a/b','content':'QQ=='}", i ? "," : "", i), 0);
+		    "'contentType':'a/b','content':'QQ=='}", i ? "," : "", i),
+		    0);
 	assert_int_equal(buf_adds(&b, "]}"), 0);
 	accepts(b.data, &m);
 	assert_int_equal(m.nattachments, 100);
@@ -953,8 +959,8 @@ test_enomem(void **state)
 	cJSON_InitHooks(&hooks);
 	for (i = 0; i < 40; i++) {
 		alloc_budget = i;
-		rc = parse("{" BASE ",'cc':[{'email':'c@example.org','name':'C'}],"
-		    "'headers':{'X-A':'b'}}", &m, &e);
+		rc = parse("{" BASE ",'cc':[{'email':'c@example.org',"
+		    "'name':'C'}],'headers':{'X-A':'b'}}", &m, &e);
 		if (rc == -1) {
 			assert_int_equal(e.status, 500);
 			assert_string_equal(e.code, "internal_error");
