@@ -100,9 +100,24 @@ cfg_defaults(struct cfg *c)
 	c->backoff_max = 3600;
 }
 
-/* "512k", "1m", "4096": bytes. */
-int
-cfg_parse_size(const char *s, size_t *out)
+/* A unit suffix and what it multiplies by. */
+struct cfg_unit {
+	char			suffix;
+	unsigned long long	mul;
+};
+
+static const struct cfg_unit size_units[] = {
+	{ 'k', 1024 }, { 'K', 1024 }, { 'm', 1024 * 1024 }, { 'M', 1024 * 1024 },
+	{ '\0', 0 }
+};
+static const struct cfg_unit duration_units[] = {
+	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { '\0', 0 }
+};
+
+/* Digits and at most one suffix from units; 0 with *out <= max, or -1. */
+static int
+parse_scaled(const char *s, const struct cfg_unit *units,
+    unsigned long long max, unsigned long long *out)
 {
 	char			*end;
 	unsigned long long	 v, mul = 1;
@@ -113,13 +128,27 @@ cfg_parse_size(const char *s, size_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	if (*end == 'k' || *end == 'K')
-		mul = 1024, end++;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1024 * 1024, end++;
-	if (*end != '\0' || v > SIZE_MAX / mul)
+	for (; units->suffix != '\0' && *end != '\0'; units++)
+		if (*end == units->suffix) {
+			mul = units->mul;
+			end++;
+			break;
+		}
+	if (*end != '\0' || v > max / mul)
 		return -1;
-	*out = (size_t)(v * mul);
+	*out = v * mul;
+	return 0;
+}
+
+/* "512k", "1m", "4096": bytes. */
+int
+cfg_parse_size(const char *s, size_t *out)
+{
+	unsigned long long	v;
+
+	if (parse_scaled(s, size_units, SIZE_MAX, &v) == -1)
+		return -1;
+	*out = (size_t)v;
 	return 0;
 }
 
@@ -127,24 +156,11 @@ cfg_parse_size(const char *s, size_t *out)
 int
 cfg_parse_duration(const char *s, time_t *out)
 {
-	char			*end;
-	unsigned long long	 v, mul = 1;
+	unsigned long long	v;
 
-	if (!isdigit((unsigned char)*s))
+	if (parse_scaled(s, duration_units, INT32_MAX, &v) == -1)
 		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end == 's')
-		end++;
-	else if (*end == 'm')
-		mul = 60, end++;
-	else if (*end == 'h')
-		mul = 3600, end++;
-	if (*end != '\0' || v > (unsigned long long)INT32_MAX / mul)
-		return -1;
-	*out = (time_t)(v * mul);
+	*out = (time_t)v;
 	return 0;
 }
 
