@@ -136,7 +136,17 @@ close_keep_errno(int fd)
 	errno = saved;
 }
 
-/* ---- ids ---- */
+/* ---- ids and time ---- */
+
+time_t
+spool_now(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return time(NULL);
+	return ts.tv_sec;
+}
 
 int
 spool_id_new(char id[SPOOL_ID_LEN + 1])
@@ -496,6 +506,34 @@ copy_range(int in, off_t off, off_t len, int out)
 	return 0;
 }
 
+static void
+unlink_keep_errno(int dfd, const char *name)
+{
+	int	saved = errno;
+
+	(void)unlinkat(dfd, name, 0);
+	errno = saved;
+}
+
+/* Writes the message: msg/len, or len bytes of src from off. */
+static int
+write_body(int fd, const void *msg, size_t len, int src, off_t off)
+{
+	if (src == -1)
+		return write_all(fd, msg, len);
+	return copy_range(src, off, (off_t)len, fd);
+}
+
+static int
+set_mtime(int fd, time_t mtime)
+{
+	struct timespec	ts[2];
+
+	ts[0].tv_sec = ts[1].tv_sec = mtime;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	return futimens(fd, ts);
+}
+
 /*
  * Writes tmp/<id>: the header for env, then either msg/len or the bytes
  * [off, off + len) of fd src.  The file is fsynced and closed; mtime, if
@@ -507,9 +545,8 @@ tmp_write(struct spool *sp, const struct spool_env *env, int attempts,
     time_t mtime)
 {
 	struct sbuf	 b = { NULL, 0, 0 };
-	struct timespec	 ts[2];
 	char		*eerr = NULL;
-	int		 fd = -1;
+	int		 fd = -1, created = 0;
 
 	if (!spool_id_valid(env->id)) {
 		errno = EINVAL;
@@ -522,49 +559,25 @@ tmp_write(struct spool *sp, const struct spool_env *env, int attempts,
 	if ((fd = openat(sp->tmp, env->id, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		goto fail;
-	if (write_all(fd, b.p, b.len) == -1)
-		goto unlink;
-	if (src == -1 && write_all(fd, msg, len) == -1)
-		goto unlink;
-	if (src != -1 && copy_range(src, off, (off_t)len, fd) == -1)
-		goto unlink;
-	if (mtime != 0) {
-		ts[0].tv_sec = ts[1].tv_sec = mtime;
-		ts[0].tv_nsec = ts[1].tv_nsec = 0;
-		if (futimens(fd, ts) == -1)
-			goto unlink;
-	}
-	if (fsync(fd) == -1)
-		goto unlink;
+	created = 1;
+	if (write_all(fd, b.p, b.len) == -1 ||
+	    write_body(fd, msg, len, src, off) == -1 ||
+	    (mtime != 0 && set_mtime(fd, mtime) == -1) || fsync(fd) == -1)
+		goto fail;
 	if (checked_close(fd) == -1) {
 		fd = -1;
-		goto unlink;
+		goto fail;
 	}
 	free(b.p);
 	free(eerr);
 	return 0;
-unlink:
-	close_keep_errno(fd);
-	fd = -1;
-	{
-		int saved = errno;
-		(void)unlinkat(sp->tmp, env->id, 0);
-		errno = saved;
-	}
 fail:
 	close_keep_errno(fd);
+	if (created)
+		unlink_keep_errno(sp->tmp, env->id);
 	free(b.p);
 	free(eerr);
 	return -1;
-}
-
-static void
-unlink_keep_errno(int dfd, const char *name)
-{
-	int	saved = errno;
-
-	(void)unlinkat(dfd, name, 0);
-	errno = saved;
 }
 
 int
@@ -632,16 +645,20 @@ spool_count(struct spool *sp, const char *state)
 		return -1;
 	if ((d = dir_open(dfd)) == NULL)
 		return -1;
-	errno = 0;
-	while ((de = readdir(d)) != NULL)
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
 		if (spool_id_valid(de->d_name))
 			n++;
-	if (errno != 0) {
-		n = -1;
-		(void)closedir(d);
-		return -1;
 	}
-	(void)closedir(d);
+	if (errno != 0)
+		n = -1;
+	{
+		int saved = errno;
+		(void)closedir(d);
+		errno = saved;
+	}
 	return n;
 }
 
@@ -671,13 +688,18 @@ spool_writable(struct spool *sp)
 int
 spool_daemon_running(struct spool *sp)
 {
-	int	fd, r;
+	struct flock	fl;
+	int		fd, r;
 
 	if ((fd = openat(sp->root, LOCK_NAME, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return 0;
-	r = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
-	close(fd);		/* drops our shared lock, if taken */
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	/* F_GETLK only looks: it takes no lock. */
+	r = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	close(fd);
 	return r;
 }
 
@@ -820,13 +842,14 @@ spool_idem_begin(struct spool *sp, const char *caller, const char *key,
 {
 	char	name[IDEM_NAME_LEN + 1], buf[IDEM_LINE_MAX + 16];
 	char	rid[SPOOL_ID_LEN + 1], rhash[65], want[65];
-	time_t	when, now = time(NULL);
+	time_t	when, now;
 	int	fd;
 
 	h->fd = -1;
 	idem_name(caller, key, name);
 	if ((fd = idem_lock(sp, name)) == -1)
 		return -1;
+	now = spool_now();	/* after the wait for the lock */
 	if (read_small(fd, buf, sizeof(buf)) == -1) {
 		close_keep_errno(fd);
 		return -1;
@@ -859,7 +882,7 @@ spool_idem_commit(struct spool_idem *h, const char *id)
 	}
 	hex(h->hash, sizeof(h->hash), hx);
 	n = snprintf(line, sizeof(line), "%s %s %lld\n", id, hx,
-	    (long long)time(NULL));
+	    (long long)spool_now());
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		close(fd);
 		errno = EOVERFLOW;
@@ -938,19 +961,51 @@ bad_job(void)
 	return -1;
 }
 
-/* Reads the header of fd (size bytes) into a NUL-terminated copy. */
-static char *
-read_header(int fd, off_t size, off_t *msg_off)
+/*
+ * If buf[0, got) holds the whole header, copies it NUL-terminated (without
+ * the empty line) into job->hdr, sets msg_off and returns 1; 0 if not yet.
+ */
+static int
+header_copy(struct spool_job *job, const char *buf, size_t got)
 {
-	char	*buf, *end;
-	size_t	 want, got = 0;
-	ssize_t	 n;
+	const char	*end;
+	size_t		 hlen;
 
-	want = size < SPOOL_HDR_MAX ? (size_t)size : SPOOL_HDR_MAX;
-	if ((buf = malloc(want + 1)) == NULL)
-		return NULL;
-	while (got < want) {
-		if ((n = pread(fd, buf + got, want - got, (off_t)got)) == -1) {
+	if ((end = memmem(buf, got, "\n\n", 2)) == NULL)
+		return 0;
+	hlen = end - buf + 1;
+	if (memchr(buf, '\0', hlen) != NULL) {
+		errno = EBADMSG;
+		return -1;
+	}
+	if ((job->hdr = malloc(hlen + 1)) == NULL)
+		return -1;
+	memcpy(job->hdr, buf, hlen);
+	job->hdr[hlen] = '\0';
+	job->msg_off = (off_t)hlen + 1;
+	return 1;
+}
+
+/* Reads the header of job->fd in growing chunks. */
+static int
+read_header(struct spool_job *job)
+{
+	char	*buf = NULL, *nb;
+	size_t	 limit, cap = 0, got = 0;
+	ssize_t	 n;
+	int	 r = 0;
+
+	limit = job->size < SPOOL_HDR_MAX ? (size_t)job->size : SPOOL_HDR_MAX;
+	while (r == 0 && got < limit) {
+		if (got == cap) {
+			cap = cap ? cap * 2 : 16384;
+			if (cap > limit)
+				cap = limit;
+			if ((nb = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nb;
+		}
+		if ((n = pread(job->fd, buf + got, cap - got, (off_t)got)) == -1) {
 			if (errno == EINTR)
 				continue;
 			goto fail;
@@ -958,17 +1013,17 @@ read_header(int fd, off_t size, off_t *msg_off)
 		if (n == 0)
 			break;
 		got += n;
-		buf[got] = '\0';
-		if ((end = memmem(buf, got, "\n\n", 2)) != NULL) {
-			*msg_off = end - buf + 2;
-			end[1] = '\0';
-			return buf;
-		}
+		if ((r = header_copy(job, buf, got)) == -1)
+			goto fail;
 	}
+	free(buf);
+	if (r == 1)
+		return 0;
 	errno = EBADMSG;
+	return -1;
 fail:
 	free(buf);
-	return NULL;
+	return -1;
 }
 
 static int
@@ -1021,7 +1076,7 @@ parse_line(struct spool_job *job, char *line, unsigned *seen)
 	case 4: job->env.sender = val; break;
 	case 5: job->env.subject = val; break;
 	case 6:
-		if (parse_num(val, INT_MAX, &n) == -1)
+		if (parse_num(val, SPOOL_ATTEMPTS_MAX, &n) == -1)
 			return bad_job();
 		job->attempts = (int)n;
 		break;
@@ -1077,8 +1132,11 @@ spool_read(struct spool *sp, int state, const char *id, struct spool_job *job)
 	memcpy(job->id, id, sizeof(job->id));
 	job->state = state;
 	if ((job->fd = openat(sp->dir[state], id, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	    O_CLOEXEC)) == -1) {
+		if (errno == ELOOP)
+			errno = EBADMSG;	/* a symlink is not a job */
 		return -1;
+	}
 	if (fstat(job->fd, &st) == -1)
 		goto fail;
 	if (!S_ISREG(st.st_mode)) {
@@ -1087,19 +1145,36 @@ spool_read(struct spool *sp, int state, const char *id, struct spool_job *job)
 	}
 	job->size = st.st_size;
 	job->next = st.st_mtime;
-	if ((job->hdr = read_header(job->fd, st.st_size, &job->msg_off))
-	    == NULL)
-		goto fail;
-	if (memchr(job->hdr, '\0', job->msg_off - 1) != NULL) {
-		errno = EBADMSG;
-		goto fail;
-	}
-	if (parse_header(job) == -1)
+	if (read_header(job) == -1 || parse_header(job) == -1)
 		goto fail;
 	return 0;
 fail:
 	spool_job_free(job);
 	return -1;
+}
+
+int
+spool_job_parse(struct spool_job *job, const char *id, const void *buf,
+    size_t len)
+{
+	int	r;
+
+	memset(job, 0, sizeof(*job));
+	job->fd = -1;
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(job->id, id, sizeof(job->id));
+	job->size = (off_t)len;
+	r = header_copy(job, buf, len < SPOOL_HDR_MAX ? len : SPOOL_HDR_MAX);
+	if (r == 0)
+		errno = EBADMSG;
+	if (r != 1 || parse_header(job) == -1) {
+		spool_job_free(job);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -1212,13 +1287,25 @@ spool_find(struct spool *sp, const char *id)
 int
 spool_lock(struct spool *sp)
 {
-	char	pid[32];
-	int	fd, n;
+	struct flock	fl;
+	char		pid[32];
+	int		fd, n;
 
 	if ((fd = openat(sp->root, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0600)) == -1)
 		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	/*
+	 * A POSIX record lock, not flock(2): it belongs to this process and is
+	 * never shared with a child, not even for the moment between
+	 * posix_spawn's clone and the child's exec, so a restart right after
+	 * a kill -9 finds the lock free.
+	 */
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) == -1) {
+		if (errno == EACCES || errno == EAGAIN)
+			errno = EWOULDBLOCK;
 		close_keep_errno(fd);
 		return -1;
 	}
@@ -1378,7 +1465,7 @@ spool_defer(struct spool *sp, const struct spool_job *job, time_t next,
 int
 spool_fail(struct spool *sp, const struct spool_job *job, const char *error)
 {
-	if (rewrite_tmp(sp, job, job->attempts + 1, error, time(NULL)) == -1)
+	if (rewrite_tmp(sp, job, job->attempts + 1, error, spool_now()) == -1)
 		return -1;
 	return move_from_tmp(sp, job->id, SPOOL_FAILED);
 }
@@ -1528,13 +1615,9 @@ retry_rewrite(struct spool *sp, const char *id, int state)
 	struct spool_job	job;
 	int			r = -1;
 
-	if (spool_read(sp, state, id, &job) == -1) {
-		if (errno != EBADMSG)
-			return -1;
-		/* Not a job we can parse: leave it where it is. */
-		return -1;
-	}
-	if (rewrite_tmp(sp, &job, 0, job.error, time(NULL)) == -1)
+	if (spool_read(sp, state, id, &job) == -1)
+		return -1;	/* EBADMSG: not a job; it stays where it is */
+	if (rewrite_tmp(sp, &job, 0, job.error, spool_now()) == -1)
 		goto done;
 	if (renameat(sp->tmp, id, sp->dir[state], id) == -1) {
 		unlink_keep_errno(sp->tmp, id);

@@ -11,7 +11,7 @@
  *	held/		jobs kept out of the drain by spoolctl hold
  *	failed/		jobs that failed for good
  *	idem/		Idempotency-Key records
- *	spoold.lock	flock(2)ed by the running spoold
+ *	spoold.lock	write-locked (fcntl F_SETLK) by the running spoold
  *
  * States of job <id>, as the files that exist:
  *
@@ -62,7 +62,7 @@
  *	error <last error, escaped>	optional
  *
  * Header values never hold CR, LF or NUL; error escapes "\\", control bytes
- * and bytes >= 0x80 as \\, \n, \r, \t, \xHH.
+ * and bytes >= 0x7f as \\, \n, \r, \t, \xHH.
  */
 #ifndef SPOOL_H
 #define SPOOL_H
@@ -76,6 +76,7 @@
 #define SPOOL_ERROR_MAX		8192	/* longest error kept (unescaped) */
 #define SPOOL_IDEM_TTL		(24 * 60 * 60)
 #define SPOOL_TMP_MAXAGE	(60 * 60)	/* stale tmp/ files */
+#define SPOOL_ATTEMPTS_MAX	1000000	/* more makes a job file invalid */
 
 enum spool_state {
 	SPOOL_PENDING,
@@ -94,6 +95,13 @@ struct spool	*spool_attach(const char *dir);
 void		 spool_close(struct spool *);
 /* Owner of the spool directory. */
 int		 spool_owner(struct spool *, uid_t *, gid_t *);
+
+/*
+ * Now, in seconds, from the fine-grained clock.  time(3) reads a coarse
+ * clock that can lag behind file timestamps by a tick; compare mtimes (due
+ * times) with this instead.
+ */
+time_t		 spool_now(void);
 
 int		 spool_id_new(char id[SPOOL_ID_LEN + 1]);
 int		 spool_id_valid(const char *);
@@ -129,7 +137,7 @@ int		 spool_enqueue(struct spool *, const struct spool_env *,
 long		 spool_count(struct spool *, const char *state);
 /* 1 if a file can be created and removed in tmp/, else 0. */
 int		 spool_writable(struct spool *);
-/* 1 if a spoold holds spoold.lock, else 0. */
+/* 1 if a spoold holds spoold.lock, else 0 (another process's lock only). */
 int		 spool_daemon_running(struct spool *);
 /* Created time of the oldest due pending job, 0 if none (or on error). */
 time_t		 spool_oldest_due(struct spool *, time_t now);
@@ -177,6 +185,9 @@ struct spool_job {
 int		 spool_read(struct spool *, int state, const char *id,
 		    struct spool_job *);
 void		 spool_job_free(struct spool_job *);
+/* The same parse from memory (fd -1, state 0): for tests and fuzzing. */
+int		 spool_job_parse(struct spool_job *, const char *id,
+		    const void *buf, size_t len);
 
 /* An id and its mtime, as listed from a state directory. */
 struct spool_entry {
@@ -192,14 +203,18 @@ int		 spool_stat(struct spool *, int state, const char *id,
 /* The state a job is in, or -1 + ENOENT. */
 int		 spool_find(struct spool *, const char *id);
 
-/* spoold. */
-/* flock spoold.lock: 0, or -1 with EWOULDBLOCK when another spoold runs. */
+/* spoold (one thread). */
+/*
+ * Locks spoold.lock (a POSIX record lock, held by this process only; the
+ * process must not open the file again): 0, or -1 with EWOULDBLOCK when
+ * another spoold runs.
+ */
 int		 spool_lock(struct spool *);
 /* Give the spool, its directories and every file in them to uid/gid. */
 int		 spool_chown(struct spool *, uid_t, gid_t);
 /* pending -> processing.  -1 + ENOENT: gone (claimed, held, deleted). */
 int		 spool_claim(struct spool *, const char *id);
-/* processing -> pending when the job could not even be read. */
+/* processing -> pending, unchanged, after a failed read or rewrite. */
 int		 spool_unclaim(struct spool *, const char *id);
 /*
  * Watch pending/ on an inotify fd for IN_MOVED_TO (new, deferred,

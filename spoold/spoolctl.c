@@ -132,6 +132,22 @@ explain(struct ctl *c, const char *id, const char *cmd, const char *want)
 		    cmd, spool_state_name(state), want);
 }
 
+/* A job that vanished from under a command that looked everywhere. */
+static void
+moved(struct ctl *c, const char *id)
+{
+	int	state;
+
+	if ((state = spool_find(c->sp, id)) == -1)
+		fail_with(c, EX_UNKNOWN, "%s: no such job", id);
+	else if (state == SPOOL_PROCESSING)
+		fail_with(c, EX_BUSY, "%s: spoold is delivering it right now; "
+		    "try again", id);
+	else
+		fail_with(c, EX_BUSY, "%s: changed state meanwhile (now %s); "
+		    "try again", id, spool_state_name(state));
+}
+
 /* ---- list and show ---- */
 
 static cJSON *
@@ -351,7 +367,7 @@ cmd_show(struct ctl *c, const char *id)
 	}
 	if (spool_read(c->sp, state, id, &job) == -1) {
 		if (errno == ENOENT)
-			fail_with(c, EX_BUSY, "%s: changed state; try again", id);
+			moved(c, id);
 		else
 			fail_with(c, errno == EBADMSG ? EX_DATAERR : EX_IOERR,
 			    "%s: %s", id, errno == EBADMSG ?
@@ -409,10 +425,8 @@ cmd_retry(struct ctl *c, const char *id)
 		log_info("job=%s retried by uid %ld (was %s)", id,
 		    (long)getuid(), spool_state_name(state));
 		printf("%s: pending, due now\n", id);
-	} else if (errno == ENOENT)
-		fail_with(c, EX_UNKNOWN, "%s: no such job", id);
-	else if (errno == EBUSY)
-		explain(c, id, "retry", "pending, held or failed");
+	} else if (errno == ENOENT || errno == EBUSY)
+		moved(c, id);
 	else if (errno == EBADMSG)
 		fail_with(c, EX_DATAERR, "%s: not a valid job file", id);
 	else
@@ -428,11 +442,8 @@ cmd_delete(struct ctl *c, const char *id)
 		log_info("job=%s deleted by uid %ld (was %s)", id,
 		    (long)getuid(), spool_state_name(state));
 		printf("%s: deleted (was %s)\n", id, spool_state_name(state));
-	} else if (errno == ENOENT)
-		fail_with(c, EX_UNKNOWN, "%s: no such job", id);
-	else if (errno == EBUSY)
-		fail_with(c, EX_BUSY, "%s: spoold is delivering it right now; "
-		    "try again", id);
+	} else if (errno == ENOENT || errno == EBUSY)
+		moved(c, id);
 	else
 		fail_with(c, EX_IOERR, "%s: %s", id, strerror(errno));
 }
@@ -652,7 +663,7 @@ main(int argc, char *argv[])
 		return EX_IOERR;
 	}
 	become_owner(c.sp);
-	c.now = time(NULL);
+	c.now = spool_now();
 	run(&c, cmd, ids, nids);
 	if (fflush(stdout) == EOF && c.rc == 0)
 		c.rc = EX_IOERR;

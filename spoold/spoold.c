@@ -66,6 +66,7 @@ struct daemon {
 	time_t		 pause_until;
 	time_t		 paused_since;
 	time_t		 next_maint;
+	time_t		 last_sync;
 };
 
 static void __attribute__((noreturn))
@@ -319,8 +320,10 @@ log_safe(const char *s, char *out, size_t size)
 
 	for (i = 0; s[i] != '\0' && i < size - 4; i++)
 		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : ' ';
-	if (s[i] != '\0')
-		memcpy(out + i, "...", 3), i += 3;
+	if (s[i] != '\0') {
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
 	out[i] = '\0';
 	return out;
 }
@@ -348,7 +351,7 @@ now_ceil(void)
 static void
 q_delay(struct daemon *d, const char *id)
 {
-	time_t	now = time(NULL);
+	time_t	now = spool_now();
 	int	found;
 	size_t	i;
 
@@ -378,7 +381,7 @@ job_delivered(struct daemon *d, struct spool_job *job,
 		log_warn("job=%s delivered but not removed", job->id);
 	log_info("job=%s delivered message-id=<%s> attempt=%d delay=%llds "
 	    "ms=%ld", job->id, job->env.message_id, job->attempts + 1,
-	    (long long)(time(NULL) - job->env.created), res->ms);
+	    (long long)(spool_now() - job->env.created), res->ms);
 }
 
 static void
@@ -429,7 +432,7 @@ job_deferred(struct daemon *d, struct spool_job *job,
 static void
 outage_account(struct daemon *d, enum deliver_outcome outcome)
 {
-	time_t	now = time(NULL), delay;
+	time_t	now = spool_now(), delay;
 
 	if (outcome != DELIVER_TEMPFAIL) {
 		if (d->paused)
@@ -500,7 +503,7 @@ static int
 drain_one(struct daemon *d, time_t *wake)
 {
 	char	id[SPOOL_ID_LEN + 1];
-	time_t	now = time(NULL), due;
+	time_t	now = spool_now(), due;
 	long	i;
 
 	*wake = 0;
@@ -579,19 +582,23 @@ std_fds(void)
 	close(fd);
 }
 
+/* Blocked first thing: a signal during start waits for the loop. */
 static void
-setup_events(struct daemon *d)
+block_signals(sigset_t *set)
 {
-	sigset_t	set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, set, NULL) == -1)
 		fatal(EX_OSERR, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
-	if ((d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+}
+
+static void
+setup_events(struct daemon *d, sigset_t *set)
+{
+	if ((d->sigfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal(EX_OSERR, "signalfd");
 	if ((d->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
 		fatal(EX_OSERR, "inotify_init1");
@@ -602,9 +609,11 @@ setup_events(struct daemon *d)
 static void
 init(struct daemon *d)
 {
-	char	err[512];
-	int	n;
+	sigset_t	set;
+	char		err[512];
+	int		n;
 
+	block_signals(&set);
 	std_fds();
 	if ((d->cfg = malloc(sizeof(*d->cfg))) == NULL)
 		fatal(EX_OSERR, "malloc");
@@ -618,13 +627,13 @@ init(struct daemon *d)
 			    "(spoold.lock is held)", d->cfg->spool);
 		fatal(EX_CANTCREAT, "%s/spoold.lock", d->cfg->spool);
 	}
-	setup_events(d);
+	setup_events(d, &set);
 	drop_privileges(d);
-	if ((n = spool_recover(d->sp, time(NULL), recovered, d)) == -1)
+	if ((n = spool_recover(d->sp, spool_now(), recovered, d)) == -1)
 		fatal(EX_IOERR, "recovery in %s", d->cfg->spool);
-	if (spool_idem_purge(d->sp, time(NULL)) == -1)
+	if (spool_idem_purge(d->sp, spool_now()) == -1)
 		log_warn("idem purge");
-	d->next_maint = time(NULL) + MAINT_INTERVAL;
+	d->next_maint = spool_now() + MAINT_INTERVAL;
 	rescan(d);
 	log_info("started: spool %s, %zu pending, %d recovered",
 	    d->cfg->spool, d->q.n - d->q.ndead, n);
@@ -650,12 +659,28 @@ maintenance(struct daemon *d)
 {
 	int	n;
 
-	d->next_maint = time(NULL) + MAINT_INTERVAL;
-	if ((n = spool_idem_purge(d->sp, time(NULL))) == -1)
+	d->next_maint = spool_now() + MAINT_INTERVAL;
+	if ((n = spool_idem_purge(d->sp, spool_now())) == -1)
 		log_warn("idem purge");
 	else if (n > 0)
 		log_debug("purged %d idempotency records", n);
 	d->want_rescan = 1;
+}
+
+/*
+ * Makes the unlinks of delivered jobs durable: before sleeping, and once a
+ * second during a drain, so a system crash repeats few deliveries.
+ */
+static void
+sync_done(struct daemon *d, int idle)
+{
+	time_t	now = spool_now();
+
+	if (!idle && now == d->last_sync)
+		return;
+	d->last_sync = now;
+	if (spool_sync(d->sp) == -1)
+		log_warn("fsync processing");
 }
 
 /*
@@ -675,13 +700,14 @@ loop(struct daemon *d)
 			reload(d);
 		if (d->want_rescan)
 			rescan(d);
-		if (drain_one(d, &wake))
+		if (drain_one(d, &wake)) {
+			sync_done(d, 0);
 			continue;
+		}
 		if (d->once)
 			break;
-		if (spool_sync(d->sp) == -1)
-			log_warn("fsync processing");
-		if (time(NULL) >= d->next_maint) {
+		sync_done(d, 1);
+		if (spool_now() >= d->next_maint) {
 			maintenance(d);
 			continue;
 		}

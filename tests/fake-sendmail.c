@@ -271,7 +271,7 @@ main(int argc, char *argv[])
 	if (dir == NULL) {
 		fprintf(stderr, "fake-sendmail: no directory (-D, "
 		    "FAKE_SENDMAIL_DIR or MAIL_CONFIG)\n");
-		return 78;
+		return 75;	/* like sendmail with a bad config dir */
 	}
 	load_env(&c);
 	load_control(dir, &c);

@@ -89,7 +89,7 @@ class Stack:
             "spool": self.spool,
             "tokens": self.tokens_path,
             "message_id_domain": "relay.test",
-            "sendmail": FAKE_SENDMAIL,
+            "sendmail": "%s -D %s" % (FAKE_SENDMAIL, self.outbox),
             "sendmail_timeout": "5s",
             "backoff_initial": "1s",
             "backoff_max": "2s",
@@ -160,7 +160,6 @@ class Stack:
     def start_spoold(self, env=None):
         log = open(os.path.join(self.dir, "spoold.log"), "ab")
         e = dict(os.environ)
-        e["FAKE_SENDMAIL_DIR"] = self.outbox
         e.update(env or {})
         p = subprocess.Popen([SPOOLD, "-d", "-c", self.conf_path],
                              stdout=log, stderr=log, env=e)

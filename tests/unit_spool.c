@@ -4,6 +4,7 @@
  * race answers (ENOENT, EBUSY) and Idempotency-Key records.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -289,14 +290,14 @@ test_enqueue_threads(void **state)
 	assert_int_equal(spool_count(fx->sp, "nonsense"), -1);
 }
 
-/* An id as if enqueued secs seconds before now. */
+/* An id as if enqueued at t. */
 static void
-enqueue_aged(struct fx *fx, char id[SPOOL_ID_LEN + 1], time_t secs)
+enqueue_aged(struct fx *fx, char id[SPOOL_ID_LEN + 1], time_t t)
 {
 	struct spool_env	env;
 
 	snprintf(id, SPOOL_ID_LEN + 1, "%013llx-%016x",
-	    (unsigned long long)(time(NULL) - secs) * 1000000ULL, arc4random());
+	    (unsigned long long)t * 1000000ULL, arc4random());
 	assert_true(spool_id_valid(id));
 	env_fill(&env, id);
 	assert_int_equal(spool_enqueue(fx->sp, &env, msg, strlen(msg)), 0);
@@ -308,27 +309,45 @@ test_health(void **state)
 	struct fx		*fx = *state;
 	struct spool		*other;
 	struct spool_job	 job;
-	char			 a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1];
-	time_t			 now = time(NULL);
+	char			 a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1], c;
+	time_t			 now = spool_now();
+	int			 p[2], q[2], status;
+	pid_t			 pid;
 
 	assert_int_equal(spool_writable(fx->sp), 1);
 	assert_int_equal(dir_entries(fx, "tmp"), 0);
 	assert_int_equal(spool_daemon_running(fx->sp), 0);
-	assert_non_null(other = spool_open(fx->dir));
-	assert_int_equal(spool_lock(other), 0);
+	/* The lock is per process: a child takes it. */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	if ((pid = fork()) == 0) {
+		close(p[1]);
+		other = spool_open(fx->dir);
+		c = other != NULL && spool_lock(other) == 0 ? 'L' : 'x';
+		if (write(q[1], &c, 1) != 1 ||
+		    read(p[0], &c, 1) == -1)	/* until the parent is done */
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(read(q[0], &c, 1), 1);
+	assert_int_equal(c, 'L');
 	assert_int_equal(spool_daemon_running(fx->sp), 1);
 	assert_int_equal(spool_lock(fx->sp), -1);
 	assert_int_equal(errno, EWOULDBLOCK);
-	spool_close(other);
+	close(p[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(p[0]);
+	close(q[0]);
+	close(q[1]);
 	assert_int_equal(spool_daemon_running(fx->sp), 0);
 
-	assert_int_equal(spool_oldest_due(fx->sp, now), 0);
-	enqueue_aged(fx, b, 100);
-	enqueue_aged(fx, a, 200);
-	assert_int_equal(spool_oldest_due(fx->sp, now), now - 200);
+	assert_int_equal(spool_oldest_due(fx->sp, now + 5), 0);
+	enqueue_aged(fx, b, now - 100);
+	enqueue_aged(fx, a, now - 200);
+	assert_int_equal(spool_oldest_due(fx->sp, now + 5), now - 200);
 	/* Held jobs and jobs not yet due do not count. */
 	assert_int_equal(spool_hold(fx->sp, a), 0);
-	assert_int_equal(spool_oldest_due(fx->sp, now), now - 100);
+	assert_int_equal(spool_oldest_due(fx->sp, now + 5), now - 100);
 	assert_int_equal(spool_release(fx->sp, a), 0);
 	assert_int_equal(spool_oldest_due(fx->sp, now + 5), now - 200);
 	assert_int_equal(spool_claim(fx->sp, a), 0);
@@ -447,7 +466,7 @@ test_ctl(void **state)
 	struct spool_entry	*v;
 	size_t			 n;
 	char			 a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1];
-	time_t			 now = time(NULL), due;
+	time_t			 now = spool_now(), due;
 	int			 st;
 
 	enqueue_one(fx, a);
@@ -468,9 +487,9 @@ test_ctl(void **state)
 	spool_job_free(&job);
 	assert_int_equal(spool_stat(fx->sp, SPOOL_PENDING, b, &due), 0);
 	assert_int_equal(due, now + 3600);
-	assert_int_equal(spool_flush(fx->sp, time(NULL)), 1);
+	assert_int_equal(spool_flush(fx->sp, spool_now()), 1);
 	assert_int_equal(spool_stat(fx->sp, SPOOL_PENDING, b, &due), 0);
-	assert_true(due <= time(NULL));
+	assert_true(due <= spool_now());
 
 	/* a fails; retry resets attempts and makes it due */
 	assert_int_equal(spool_claim(fx->sp, a), 0);
@@ -485,7 +504,7 @@ test_ctl(void **state)
 	assert_int_equal(spool_read(fx->sp, SPOOL_PENDING, a, &job), 0);
 	assert_int_equal(job.attempts, 0);
 	assert_string_equal(job.error, "exit 64");
-	assert_true(job.next <= time(NULL));
+	assert_true(job.next <= spool_now());
 	spool_job_free(&job);
 
 	assert_int_equal(spool_scan(fx->sp, SPOOL_PENDING, &v, &n), 0);
@@ -564,6 +583,83 @@ test_bad_files(void **state)
 	assert_int_equal(spool_read(fx->sp, SPOOL_PENDING, id, &job), -1);
 	assert_int_equal(spool_read(fx->sp, SPOOL_FAILED, id, &job), -1);
 	assert_int_equal(errno, ENOENT);
+}
+
+static void
+test_parse_memory(void **state)
+{
+	struct spool_job	 job;
+	const char		*id = "0640a1b2c3d4e-0123456789abcdef";
+	char			 buf[1024], *big;
+	size_t			 n;
+
+	(void)state;
+	n = snprintf(buf, sizeof(buf), "mail-relay-job 1\nid %s\ncreated 7\n"
+	    "caller c\nmessage-id m@x\nsender \nrcpt r@x.org\nrcpt q@x.org\n"
+	    "subject a b  c\nattempts 3\nerror e\\x41\\n\n\nbody", id);
+	assert_int_equal(spool_job_parse(&job, id, buf, n), 0);
+	assert_string_equal(job.env.sender, "");	/* null sender */
+	assert_string_equal(job.env.subject, "a b  c");
+	assert_int_equal(job.env.nrcpt, 2);
+	assert_string_equal(job.error, "eA\n");
+	assert_int_equal(job.attempts, 3);
+	assert_int_equal(job.env.created, 7);
+	assert_int_equal(job.size - job.msg_off, 4);
+	assert_memory_equal(buf + job.msg_off, "body", 4);
+	spool_job_free(&job);
+	/* NUL in the header, \x00, a header that never ends */
+	buf[20] = '\0';
+	assert_int_equal(spool_job_parse(&job, id, buf, n), -1);
+	assert_int_equal(errno, EBADMSG);
+	big = malloc(SPOOL_HDR_MAX + 100);
+	assert_non_null(big);
+	memset(big, 'a', SPOOL_HDR_MAX + 100);
+	memcpy(big + SPOOL_HDR_MAX + 10, "\n\n", 2);
+	assert_int_equal(spool_job_parse(&job, id, big, SPOOL_HDR_MAX + 100),
+	    -1);
+	assert_int_equal(errno, EBADMSG);
+	free(big);
+	n = snprintf(buf, sizeof(buf), "mail-relay-job 1\nid %s\ncreated 7\n"
+	    "caller c\nmessage-id m@x\nsender s\nrcpt r@x.org\nsubject s\n"
+	    "attempts 0\nerror a\\x00b\n\n", id);
+	assert_int_equal(spool_job_parse(&job, id, buf, n), -1);
+	assert_int_equal(spool_job_parse(&job, "nope", buf, n), -1);
+	assert_int_equal(errno, EINVAL);
+	/* An attempt count that could overflow is not a job. */
+	n = snprintf(buf, sizeof(buf), "mail-relay-job 1\nid %s\ncreated 7\n"
+	    "caller c\nmessage-id m@x\nsender s\nrcpt r@x.org\nsubject s\n"
+	    "attempts %d\n\n", id, SPOOL_ATTEMPTS_MAX);
+	assert_int_equal(spool_job_parse(&job, id, buf, n), 0);
+	spool_job_free(&job);
+	n = snprintf(buf, sizeof(buf), "mail-relay-job 1\nid %s\ncreated 7\n"
+	    "caller c\nmessage-id m@x\nsender s\nrcpt r@x.org\nsubject s\n"
+	    "attempts 2147483647\n\n", id);
+	assert_int_equal(spool_job_parse(&job, id, buf, n), -1);
+	assert_int_equal(errno, EBADMSG);
+}
+
+static void
+test_not_files(void **state)
+{
+	struct fx		*fx = *state;
+	struct spool_job	 job;
+	char			 a[SPOOL_ID_LEN + 1], path[256], target[256];
+	const char		*b = "0640a1b2c3d4e-0123456789abcdef";
+
+	enqueue_one(fx, a);
+	snprintf(target, sizeof(target), "%s/pending/%s", fx->dir, a);
+	snprintf(path, sizeof(path), "%s/failed/%s", fx->dir, a);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(spool_read(fx->sp, SPOOL_FAILED, a, &job), -1);
+	assert_int_equal(errno, EBADMSG);
+	snprintf(path, sizeof(path), "%s/held/%s", fx->dir, b);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(spool_read(fx->sp, SPOOL_HELD, b, &job), -1);
+	assert_int_equal(errno, EBADMSG);
+	/* Names that are not ids are not jobs. */
+	write_file(fx, "pending", "README", "x");
+	write_file(fx, "pending", ".0640a1b2c3d4e-0123456789abcdef", "x");
+	assert_int_equal(spool_count(fx->sp, "pending"), 1);
 }
 
 static void
@@ -658,6 +754,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_files, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_idem, setup, teardown),
+		cmocka_unit_test(test_parse_memory),
+		cmocka_unit_test_setup_teardown(test_not_files, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
