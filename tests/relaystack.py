@@ -12,6 +12,8 @@ import time
 
 import requests
 
+from spoolhelp import parse_job
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY_FCGI = os.path.join(ROOT, "cgi", "relay-fcgi")
 RELAY_TOKEN = os.path.join(ROOT, "cgi", "relay-token")
@@ -226,10 +228,4 @@ class Stack:
 
     def job(self, jid, state="pending"):
         with open(os.path.join(self.spool, state, jid), "rb") as f:
-            data = f.read()
-        head, _, msg = data.partition(b"\n\n")
-        fields = {}
-        for line in head.decode().split("\n")[1:]:
-            k, _, v = line.partition(" ")
-            fields.setdefault(k, []).append(v)
-        return fields, msg
+            return parse_job(f.read())

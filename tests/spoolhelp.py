@@ -54,6 +54,17 @@ def escape_error(s):
     return "".join(out)
 
 
+def parse_job(data):
+    """A job file's bytes -> ({key: [values]}, message bytes), read as
+    spool(5) documents the format."""
+    head, _, msg = data.partition(b"\n\n")
+    fields = {}
+    for line in head.decode().split("\n")[1:]:
+        k, _, v = line.partition(" ")
+        fields.setdefault(k, []).append(v)
+    return fields, msg
+
+
 class Spool:
     def __init__(self, path, **conf):
         self.dir = str(path)
@@ -181,13 +192,7 @@ class Spool:
     def read(self, jid, state=None):
         state = state or self.where(jid)
         with open(os.path.join(self.spool, state, jid), "rb") as f:
-            data = f.read()
-        head, _, msg = data.partition(b"\n\n")
-        fields = {}
-        for line in head.decode().split("\n")[1:]:
-            k, _, v = line.partition(" ")
-            fields.setdefault(k, []).append(v)
-        return fields, msg
+            return parse_job(f.read())
 
     def mtime(self, jid, state="pending"):
         return os.stat(os.path.join(self.spool, state, jid)).st_mtime
