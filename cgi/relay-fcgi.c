@@ -144,8 +144,9 @@ open_socket(const char *path)
 	return fd;
 }
 
+/* Started as root with a user configured: give it the spool, become it. */
 static void
-drop_privileges(const char *user)
+drop_privileges(const char *user, struct spool *spool)
 {
 	struct passwd	*pw;
 
@@ -153,6 +154,8 @@ drop_privileges(const char *user)
 		return;
 	if ((pw = getpwnam(user)) == NULL)
 		fatalx(EX_NOUSER, "user %s: unknown", user);
+	if (spool_chown(spool, pw->pw_uid, pw->pw_gid) == -1)
+		fatal(EX_OSERR, "cannot give the spool to %s", user);
 	if (setgroups(1, &pw->pw_gid) == -1 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
@@ -249,7 +252,7 @@ main(int argc, char *argv[])
 		fatalx(EX_USAGE, "standard input is not a listening socket: "
 		    "give -s socket, or start from systemd or spawn-fcgi");
 	listen_fd = sockpath ? open_socket(sockpath) : 0;
-	drop_privileges(relay_now->cfg.user);
+	drop_privileges(relay_now->cfg.user, relay_now->spool);
 	pthread_rwlockattr_init(&rwattr);
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
