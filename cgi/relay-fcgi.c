@@ -218,6 +218,17 @@ main(int argc, char *argv[])
 	char			 err[512];
 	int			 ch, sig, debug = 0, verbose = 0, workers = 0;
 
+	/*
+	 * HUP, TERM and INT wait, blocked in every thread, for the sigwait
+	 * loop below: one that arrives while starting is taken there.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
 	while ((ch = getopt(argc, argv, "c:dn:s:v")) != -1) {
 		switch (ch) {
 		case 'c': conf_path = optarg; break;
@@ -257,12 +268,6 @@ main(int argc, char *argv[])
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&relay_lock, &rwattr);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	/* serve */
 	start_workers(workers);
