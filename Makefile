@@ -7,7 +7,9 @@
 #   make lint       mandoc -Tlint on every man page
 #   make sanitize   the test suite built with ASan + UBSan
 #   make valgrind   the unit tests under valgrind memcheck
-#   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each)
+#   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each); fuzz-smoke
+#                   runs each ~10 s, fuzz-replay replays the corpora
+#   make soak       60 s steady load, checks nothing lost and flat memory
 #   make bench      the benchmark (bench/RESULTS.md)
 
 PREFIX	?= /usr/local

@@ -10,7 +10,10 @@
  * directory fsync shared by the threads waiting at the time; 2, group
  * commit: write without fsync, one syncfs(2) plus one flush for every
  * thread waiting, rename, one shared directory fsync; 3, as 2 without the
- * extra flush.
+ * extra flush (syncfs on ext4 without a journal issues its device flush
+ * before its last metadata writes, so 3 is not crash-safe there).  Modes
+ * 1-3 are for trying group commit on a filesystem; the benchmark's
+ * reference is mode 0.
  *
  * Prints one line: "ops=N secs=S rate=R p50_ms=A p99_ms=B errors=E".
  */
@@ -152,6 +155,7 @@ static int
 one(const char *name)
 {
 	int	fd;
+
 
 	fd = openat(tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);

@@ -5,11 +5,12 @@
 # loopback in throw-away directories, and measures in one run:
 #   - nginx `return 202`, no backend                     (nginx ceiling)
 #   - nginx -> bench/fcgi-echo, reads the body, no disk  (FastCGI ceiling)
+#   - nginx -> relay-fcgi POST /send, spool on tmpfs     (CPU cost)
 #   - nginx -> relay-fcgi GET /health
 #   - nginx -> relay-fcgi POST /send, spool on the work filesystem (durable)
 #   - bench/durable-loop at the relay's concurrency, before and after the
 #     durable /send run                                  (disk ceiling)
-#   - nginx -> relay-fcgi POST /send, spool on tmpfs     (CPU cost)
+#   - the durable /send again while spoold drains the same spool
 #   - serial posix_spawn of bench/noop-sendmail          (drain ceiling)
 #   - spoold draining a spool of 5,000 jobs into bench/noop-sendmail, and
 #     into Postfix's sendmail (a private instance) when Postfix is here
@@ -18,10 +19,12 @@
 #
 # Settings (environment):
 #   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_WRK_THREADS=2
-#   BENCH_DRAIN_JOBS=5000 BENCH_POSTFIX_JOBS=5000 BENCH_SPAWNS=3000
+#   BENCH_DRAIN_JOBS=5000 BENCH_POSTFIX_JOBS=500 BENCH_SPAWNS=3000
 #   BENCH_DISK_DIR=/var/tmp (the work filesystem) BENCH_TMPFS_DIR=/dev/shm
 #   BENCH_WORKERS= (relay-fcgi -n; empty: the configured default)
 #   BENCH_RESULTS=bench/RESULTS.md (empty: do not write)
+#   BENCH_ROWS="nginx echo tmpfs health durable mixed spawn drain postfix" (a
+#     subset runs only those parts; RESULTS.md is then left alone)
 # The benchmark never fails on a figure: it is not a test.
 set -u
 
@@ -31,15 +34,21 @@ secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-64}
 wthreads=${BENCH_WRK_THREADS:-2}
 njobs=${BENCH_DRAIN_JOBS:-5000}
-npfjobs=${BENCH_POSTFIX_JOBS:-$njobs}
+npfjobs=${BENCH_POSTFIX_JOBS:-500}
 nspawn=${BENCH_SPAWNS:-3000}
 diskbase=${BENCH_DISK_DIR:-/var/tmp}
 tmpfsbase=${BENCH_TMPFS_DIR:-/dev/shm}
 nworkers=${BENCH_WORKERS:-}
 results=${BENCH_RESULTS-bench/RESULTS.md}
-mk="make -s -f Makefile -f bench/bench.mk"
+allrows="nginx echo tmpfs health durable mixed spawn drain postfix"
+rows_wanted=${BENCH_ROWS:-$allrows}
+[ "$rows_wanted" = "$allrows" ] || results=""
+# The Makefile includes bench/bench.mk; without it, name both.
+if grep -q "bench/bench.mk" Makefile; then mk="make -s"
+else mk="make -s -f Makefile -f bench/bench.mk"; fi
 
 say() { printf '%s\n' "$*" >&2; }
+want() { case " $rows_wanted " in *" $1 "*) return 0;; esac; return 1; }
 die() { say "bench: $*"; exit 1; }
 
 # ---- build ------------------------------------------------------------
@@ -55,6 +64,7 @@ then
 fi
 
 # ---- scratch directories, cleanup ---------------------------------------
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 w=$(mktemp -d "$diskbase/mail-relay-bench.XXXXXX") || die "mktemp $diskbase"
 m=$(mktemp -d "$tmpfsbase/mail-relay-bench.XXXXXX") || die "mktemp $tmpfsbase"
 chmod 0755 "$w" "$m"
@@ -184,15 +194,19 @@ wait_path "$w/nginx/echo.sock" || die "fcgi-echo did not start"
 wait_path "$w/nginx/nginx.pid" || die "nginx did not start"
 sleep 0.3
 
-wrk_run nginx-202 "http://127.0.0.1:$p202/send" send.lua
-wrk_row nginx-202 "nginx \`return 202\`" - ""
-r202=$(field "$res" rps)
+if want nginx; then
+	wrk_run nginx-202 "http://127.0.0.1:$p202/send" send.lua
+	wrk_row nginx-202 "nginx \`return 202\`" - ""
+fi
 
-rss_start "$echo_pid"
-wrk_run fcgi-echo "http://127.0.0.1:$pecho/send" send.lua
-wrk_row fcgi-echo "nginx -> fcgi-echo (no disk), $nworkers threads" \
-    "$(rss_stop "$echo_pid")" ""
-recho=$(field "$res" rps)
+recho=0
+if want echo; then
+	rss_start "$echo_pid"
+	wrk_run fcgi-echo "http://127.0.0.1:$pecho/send" send.lua
+	wrk_row fcgi-echo "nginx -> fcgi-echo (no disk), $nworkers threads" \
+	    "$(rss_stop "$echo_pid")" ""
+	recho=$(field "$res" rps)
+fi
 
 # ---- the relay ----------------------------------------------------------
 # One request through a relay: prints the HTTP status.
@@ -232,6 +246,15 @@ if [ $relay = 1 ]; then
 	jobsize=$(find "$w/spool-disk/pending" -type f -exec stat -c %s {} + |
 	    head -1)
 
+fi
+if [ $relay = 1 ] && want tmpfs; then
+	rss_start "$relay_tmpfs"
+	wrk_run send-tmpfs "http://127.0.0.1:$ptmpfs/send" send.lua
+	wrk_row send-tmpfs "nginx -> relay-fcgi POST /send, spool on tmpfs" \
+	    "$(rss_stop "$relay_tmpfs")" ""
+	rtmpfs=$(field "$res" rps)
+fi
+if [ $relay = 1 ] && want health; then
 	# /health needs spoold (it reports whether spoold holds its lock).
 	start_spoold "$w/relay-disk.conf" "$w/spoold-idle.log"
 	sleep 1
@@ -246,7 +269,8 @@ if [ $relay = 1 ]; then
 	spoold_idle=$(( $(cpu_ticks "$spoold_pid") - a2 ))
 	spoold_idle_rss=$(rss_kb "$spoold_pid")
 	stop_pid "$spoold_pid"
-
+fi
+if [ $relay = 1 ] && want durable; then
 	# Durable: the bare loop before and after, at the relay's concurrency.
 	say "bench: durable-loop warm-up"
 	"$top/bench/durable-loop" -d "$w/loop0" -t "$nworkers" -s 3 -b "$jobsize" \
@@ -272,13 +296,19 @@ if [ $relay = 1 ]; then
 	row "durable-loop, $nworkers threads (no HTTP), after" \
 	    "$(fmt "$(field "$l2" rate)")" "$(field "$l2" p50_ms)" \
 	    "$(field "$l2" p99_ms)" "$(field "$l2" errors)" - ""
-
-	rss_start "$relay_tmpfs"
-	wrk_run send-tmpfs "http://127.0.0.1:$ptmpfs/send" send.lua
-	wrk_row send-tmpfs "nginx -> relay-fcgi POST /send, spool on tmpfs" \
-	    "$(rss_stop "$relay_tmpfs")" ""
-	rtmpfs=$(field "$res" rps)
-	fcgi_after=$(rss_kb "$relay_disk")
+fi
+if [ $relay = 1 ] && want mixed; then
+	# Production-like: spoold drains the same spool (into noop-sendmail)
+	# while jobs arrive; deletes and creates share the filesystem.
+	start_spoold "$w/relay-disk.conf" "$w/spoold-mixed.log"
+	sleep 0.5
+	wrk_run send-mixed "http://127.0.0.1:$pdisk/send" send.lua
+	ndel=$(grep -c ' delivered ' "$w/spoold-mixed.log")
+	stop_pid "$spoold_pid"
+	mrate=$(awk -v n="$ndel" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+	wrk_row send-mixed \
+	    "nginx -> relay-fcgi POST /send, durable, spoold draining" - \
+	    "spoold delivered $mrate/s meanwhile"
 fi
 
 # ---- drain ----------------------------------------------------------------
@@ -304,13 +334,14 @@ drain() {
 	t0=$(now)
 	start_spoold "$d/relay.conf" "$d/spoold.log"
 	rss_start "$spoold_pid"
-	while [ -n "$(ls -A "$d/spool/pending")" ] ||
-	    [ -n "$(ls -A "$d/spool/processing")" ]; do
+	# find -quit reads one directory block, not the whole listing.
+	while [ -n "$(find "$d/spool/pending" "$d/spool/processing" \
+	    -mindepth 1 -print -quit)" ]; do
 		if [ ! -d "/proc/$spoold_pid" ]; then
 			say "bench: spoold exited: $(tail -3 "$d/spoold.log")"
 			break
 		fi
-		sleep 0.05
+		sleep 0.1
 	done
 	t1=$(now)
 	d_rss=$(rss_stop "$spoold_pid")
@@ -382,22 +413,27 @@ postfix_up() {
 	pfconf=$pfdir/conf
 }
 
-say "bench: posix_spawn ceiling ($nspawn spawns)"
-head -c "$jobsize" /dev/zero | tr '\0' 'x' > "$w/job.in"
-sp=$("$top/bench/spawn-loop" -n "$nspawn" -i "$w/job.in" \
-    "$top/bench/noop-sendmail" -oi -f orders@example.org -- \
-    alice@example.net bob@example.net audit@example.org)
-rspawn=$(field "$sp" rate)
-row "serial posix_spawn of noop-sendmail" "$(fmt "$rspawn")" - - \
-    "$(field "$sp" failures)" - "ceiling of a serial drain"
+rspawn=0
+if want spawn; then
+	say "bench: posix_spawn ceiling ($nspawn spawns)"
+	head -c "$jobsize" /dev/zero | tr '\0' 'x' > "$w/job.in"
+	sp=$("$top/bench/spawn-loop" -n "$nspawn" -i "$w/job.in" \
+	    "$top/bench/noop-sendmail" -oi -f orders@example.org -- \
+	    alice@example.net bob@example.net audit@example.org)
+	rspawn=$(field "$sp" rate)
+	row "serial posix_spawn of noop-sendmail" "$(fmt "$rspawn")" - - \
+	    "$(field "$sp" failures)" - "ceiling of a serial drain"
+fi
 
 rdrain=0 pfnote=""
-if [ $relay = 1 ]; then
+if [ $relay = 1 ] && want drain; then
 	say "bench: spoold drain, $njobs jobs into noop-sendmail"
 	drain noop "$top/bench/noop-sendmail" "$njobs"
 	rdrain=$d_rate rssspoold=$d_rss drain_idle=$d_idle
 	row "spoold drain into noop-sendmail" "$(fmt "$d_rate")" - - \
 	    "$d_failed" "$d_rss" "$njobs jobs in $d_secs s"
+fi
+if [ $relay = 1 ] && want postfix; then
 	if command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ]; then
 		if postfix_up; then
 			say "bench: spoold drain, $npfjobs jobs into Postfix"
@@ -412,20 +448,20 @@ discard transport"
 			pfconf=""
 		else
 			pfnote="Postfix: skipped, the private instance did not \
-start ($(tr '\n' ' ' < "$pfdir/check.log" "$pfdir/start.log" 2>/dev/null | cut -c1-200))"
+start ($(cat "$pfdir/check.log" "$pfdir/start.log" 2>/dev/null | tr '\n' ' ' | cut -c1-200))"
 		fi
 	else
 		pfnote="Postfix: skipped, not installed"
 	fi
-else
+elif [ $relay = 0 ]; then
 	pfnote="spoold drain: skipped, the relay does not build yet"
 fi
 
 # ---- report ---------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo)
-diskfs=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$w" | tr -s ' ')
-tmpfsfs=$(findmnt -no FSTYPE -T "$m")
+diskfs=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$w" | head -1 | tr -s ' ')
+tmpfsfs=$(findmnt -no FSTYPE -T "$m" | head -1)
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 table() {
@@ -469,6 +505,9 @@ report() {
 	spoold stopped during the /send rows; durable job file: $jobsize bytes.
 	nginx: worker_processes auto, no access log, no fastcgi_keep_conn.
 	Errors are socket errors / HTTP statuses >= 400.
+	Load average at the start / end of the run: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)
+	(anything else running on the machine skews every figure; compare rows
+	of one run, not runs of different days).
 
 	EOF
 	table

@@ -270,6 +270,11 @@ check_length(struct worker *w)
 		return -1;
 	}
 	len = strtonum(s, 0, LLONG_MAX, &errstr);
+	if (errstr != NULL && strcmp(errstr, "too large") != 0) {
+		reject(w, 400, "invalid_length", "Content-Length is not a "
+		    "number", NULL, NULL);
+		return -1;
+	}
 	if (errstr != NULL || (unsigned long long)len > max) {
 		reject(w, 413, "body_too_large", "the body exceeds max_body",
 		    NULL, NULL);

@@ -390,10 +390,18 @@ job_failed(struct daemon *d, struct spool_job *job, const char *reason)
 	char	safe[LOG_REASON_MAX];
 
 	if (spool_fail(d->sp, job, reason) == -1) {
-		log_warn("job=%s cannot move to failed, will try again",
-		    job->id);
-		put_back(d, job->id);
-		return;
+		/*
+		 * The rewrite needs space in tmp/; a full disk must not make
+		 * a permanent failure run sendmail again.  Move the job as it
+		 * is: the reason is then in the log only.
+		 */
+		log_warn("job=%s cannot record the failure", job->id);
+		if (spool_fail_raw(d->sp, job->id) == -1) {
+			log_warn("job=%s cannot move to failed, will try "
+			    "again", job->id);
+			put_back(d, job->id);
+			return;
+		}
 	}
 	log_err("job=%s failed message-id=<%s> attempt=%d reason=\"%s\"",
 	    job->id, job->env.message_id, job->attempts + 1,
