@@ -97,7 +97,8 @@ valgrind: deps
 	        --errors-for-leak-kinds=definite $$t >/dev/null || exit 1; \
 	done
 
-run: deps all tests/fake-sendmail
+run: deps
+	@$(MAKE) -s all
 	@sh conf/dev/run.sh
 
 lint:

@@ -330,7 +330,6 @@ drain() {
 		say "bench: spool-fill failed"
 		return
 	fi
-	sync
 	t0=$(now)
 	start_spoold "$d/relay.conf" "$d/spoold.log"
 	rss_start "$spoold_pid"
