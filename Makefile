@@ -138,6 +138,9 @@ clean:
 	rm -f $(LIB) cgi/*.o cgi/*.d spoold/*.o spoold/*.d tests/*.o tests/*.d \
 	    $(PROGS) $(UNITS) tests/fake-sendmail tests/build-message
 
+# Keep intermediate objects (unit and fuzz harness .o files) between runs.
+.SECONDARY:
+
 .PHONY: all deps units test sanitize valgrind run lint install clean bench
 
 bench: all

@@ -12,14 +12,14 @@ import time
 
 import requests
 
-from spoolhelp import parse_job
+from spoolhelp import FAKE, parse_job
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY_FCGI = os.path.join(ROOT, "cgi", "relay-fcgi")
 RELAY_TOKEN = os.path.join(ROOT, "cgi", "relay-token")
 SPOOLD = os.path.join(ROOT, "spoold", "spoold")
 SPOOLCTL = os.path.join(ROOT, "spoold", "spoolctl")
-FAKE_SENDMAIL = os.path.join(ROOT, "tests", "fake-sendmail")
+FAKE_SENDMAIL = FAKE
 NGINX = "/usr/sbin/nginx"
 
 NGINX_CONF = """

@@ -5,18 +5,38 @@ Jobs are written here from Python exactly as spool(5) documents them (into
 tmp/, then renamed into a state directory), so these tests also hold the
 format to its documentation."""
 
+import atexit
 import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPOOLD = os.path.join(ROOT, "spoold", "spoold")
 SPOOLCTL = os.path.join(ROOT, "spoold", "spoolctl")
-FAKE = os.path.join(ROOT, "tests", "fake-sendmail")
+BUILT_FAKE = os.path.join(ROOT, "tests", "fake-sendmail")
+
+
+def _reachable_fake():
+    """spoold runs sendmail after dropping to its configured user, who may
+    not be able to traverse the checkout (root's home is 0700 on Debian):
+    the tests run a copy from a 0755 directory."""
+    if not os.path.exists(BUILT_FAKE):
+        return BUILT_FAKE
+    d = tempfile.mkdtemp(prefix="relay-fake-")
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    dst = os.path.join(d, "fake-sendmail")
+    shutil.copy2(BUILT_FAKE, dst)
+    return dst
+
+
+FAKE = _reachable_fake()
 STATES = ("pending", "processing", "held", "failed")
 
 
