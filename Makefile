@@ -134,7 +134,7 @@ install: all
 	    conf/opendkim/SigningTable conf/opendkim/TrustedHosts \
 	    $(DESTDIR)$(EXAMPLEDIR)/opendkim
 
-clean:
+clean: bench-clean
 	rm -f $(LIB) cgi/*.o cgi/*.d spoold/*.o spoold/*.d tests/*.o tests/*.d \
 	    $(PROGS) $(UNITS) tests/fake-sendmail tests/build-message
 

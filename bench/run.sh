@@ -4,18 +4,23 @@
 # Builds the programs and the tools in bench/, starts everything on
 # loopback in throw-away directories, and measures in one run:
 #   - nginx `return 202`, no backend                     (nginx ceiling)
-#   - nginx -> bench/fcgi-echo, reads the body, no disk  (FastCGI ceiling)
+#   - nginx -> bench/fcgi-echo, reads the body, no disk  (FastCGI ceiling),
+#     before and after:
 #   - nginx -> relay-fcgi POST /send, spool on tmpfs     (CPU cost)
 #   - nginx -> relay-fcgi GET /health
 #   - nginx -> relay-fcgi POST /send, spool on the work filesystem (durable)
 #   - bench/durable-loop at the relay's concurrency, before and after the
 #     durable /send run                                  (disk ceiling)
 #   - the durable /send again while spoold drains the same spool
-#   - serial posix_spawn of bench/noop-sendmail          (drain ceiling)
+#   - serial posix_spawn of bench/noop-sendmail          (drain ceiling),
+#     before and after the drains:
 #   - spoold draining a spool of 5,000 jobs into bench/noop-sendmail, and
 #     into Postfix's sendmail (a private instance) when Postfix is here
 # plus the RSS of every relay process (sampled during each run) and their
 # CPU time while idle.  Prints one table and writes bench/RESULTS.md.
+# Each ceiling is measured on both sides of the row it is compared with,
+# and the ratio uses their mean: other work on the machine moves single
+# figures a lot.
 #
 # Settings (environment):
 #   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_WRK_THREADS=2
@@ -121,6 +126,18 @@ rss_stop() {
 }
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 fmt() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + b) / 2 }'; }
+# Percent of all CPUs busy over 2 s (before anything starts: other work).
+cpu_busy() {
+	a=$(head -1 /proc/stat)
+	sleep 2
+	b=$(head -1 /proc/stat)
+	printf '%s\n%s\n' "$a" "$b" | awk '{ idle = $5 + $6; tot = 0
+	    for (i = 2; i <= NF; i++) tot += $i
+	    if (NR == 1) { i0 = idle; t0 = tot } else
+	    printf "%.0f%%", 100 - 100 * (idle - i0) / (tot - t0) }'
+}
+busy0=$(cpu_busy)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else printf "-" }'; }
 
 # ---- table --------------------------------------------------------------
@@ -200,11 +217,16 @@ if want nginx; then
 fi
 
 recho=0
-if want echo; then
+# The FastCGI ceiling, before and (below) after the tmpfs /send row.
+echo_row() {	# before|after
 	rss_start "$echo_pid"
-	wrk_run fcgi-echo "http://127.0.0.1:$pecho/send" send.lua
-	wrk_row fcgi-echo "nginx -> fcgi-echo (no disk), $nworkers threads" \
+	wrk_run "fcgi-echo-$1" "http://127.0.0.1:$pecho/send" send.lua
+	wrk_row "fcgi-echo-$1" \
+	    "nginx -> fcgi-echo (no disk), $nworkers threads, $1" \
 	    "$(rss_stop "$echo_pid")" ""
+}
+if want echo; then
+	echo_row before
 	recho=$(field "$res" rps)
 fi
 
@@ -253,6 +275,10 @@ if [ $relay = 1 ] && want tmpfs; then
 	wrk_row send-tmpfs "nginx -> relay-fcgi POST /send, spool on tmpfs" \
 	    "$(rss_stop "$relay_tmpfs")" ""
 	rtmpfs=$(field "$res" rps)
+	if want echo; then
+		echo_row after
+		recho=$(mean "$recho" "$(field "$res" rps)")
+	fi
 fi
 if [ $relay = 1 ] && want health; then
 	# /health needs spoold (it reports whether spoold holds its lock).
@@ -412,16 +438,21 @@ postfix_up() {
 	pfconf=$pfdir/conf
 }
 
-rspawn=0
-if want spawn; then
+# The serial spawn ceiling, before and (below) after the drain.
+spawn_row() {	# before|after
 	say "bench: posix_spawn ceiling ($nspawn spawns)"
-	head -c "$jobsize" /dev/zero | tr '\0' 'x' > "$w/job.in"
 	sp=$("$top/bench/spawn-loop" -n "$nspawn" -i "$w/job.in" \
 	    "$top/bench/noop-sendmail" -oi -f orders@example.org -- \
 	    alice@example.net bob@example.net audit@example.org)
+	row "serial posix_spawn of noop-sendmail, $1" \
+	    "$(fmt "$(field "$sp" rate)")" - - "$(field "$sp" failures)" - \
+	    "ceiling of a serial drain"
+}
+rspawn=0
+head -c "$jobsize" /dev/zero | tr '\0' 'x' > "$w/job.in"
+if want spawn; then
+	spawn_row before
 	rspawn=$(field "$sp" rate)
-	row "serial posix_spawn of noop-sendmail" "$(fmt "$rspawn")" - - \
-	    "$(field "$sp" failures)" - "ceiling of a serial drain"
 fi
 
 rdrain=0 pfnote=""
@@ -431,6 +462,10 @@ if [ $relay = 1 ] && want drain; then
 	rdrain=$d_rate rssspoold=$d_rss drain_idle=$d_idle
 	row "spoold drain into noop-sendmail" "$(fmt "$d_rate")" - - \
 	    "$d_failed" "$d_rss" "$njobs jobs in $d_secs s"
+	if want spawn; then
+		spawn_row after
+		rspawn=$(mean "$rspawn" "$(field "$sp" rate)")
+	fi
 fi
 if [ $relay = 1 ] && want postfix; then
 	if command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ]; then
@@ -477,7 +512,7 @@ targets() {
 	printf '| durable /send, req/s | %s | >= 10,000 (2x a Node.js relay) |\n' \
 	    "$(fmt "$rdisk")"
 	printf '| durable /send p99 | %s ms | < 10 ms |\n' "$p99disk"
-	printf '| tmpfs /send vs fcgi-echo | %s | >= 70%% |\n' \
+	printf '| tmpfs /send vs fcgi-echo (mean of before/after) | %s | >= 70%% |\n' \
 	    "$(ratio "$rtmpfs" "$recho")"
 	printf '| relay-fcgi RSS (whole process, %s workers), max under load | %s MB | < 2 MB per worker |\n' \
 	    "$nworkers" "$rssfcgi"
@@ -486,7 +521,7 @@ targets() {
 	    "$rssspoold"
 	printf '| CPU ticks while idle 3 s: relay-fcgi / spoold; spoold 2 s after a drain | %s / %s; %s | 0 |\n' \
 	    "${fcgi_idle:--}" "${spoold_idle:--}" "${drain_idle:--}"
-	printf '| spoold drain vs posix_spawn ceiling | %s | >= 80%% |\n' \
+	printf '| spoold drain vs posix_spawn ceiling (mean of before/after) | %s | >= 80%% |\n' \
 	    "$(ratio "$rdrain" "$rspawn")"
 }
 
@@ -504,7 +539,8 @@ report() {
 	spoold stopped during the /send rows; durable job file: $jobsize bytes.
 	nginx: worker_processes auto, no access log, no fastcgi_keep_conn.
 	Errors are socket errors / HTTP statuses >= 400.
-	Load average at the start / end of the run: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)
+	CPU busy with other work just before the run: $busy0; load average at
+	the start / end: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)
 	(anything else running on the machine skews every figure; compare rows
 	of one run, not runs of different days).
 

@@ -29,21 +29,37 @@
 #define IDEM_KEY_MAX		255
 #define RETRY_AFTER		"Retry-After: 30\r\n"
 
-/* How many jobs pending/ holds: recounted at most once a second. */
+/*
+ * How many jobs pending/ holds.  A count reads the whole directory, so it
+ * is redone only once the last one is older than 1 s plus 1 s for every
+ * PENDING_RECOUNT jobs it found: its cost per request stays flat however
+ * long the queue grows.  In between, this process adds its own enqueues.
+ */
+#define PENDING_RECOUNT		10000
+
 static atomic_long	pending_count;
 static atomic_llong	pending_counted;	/* unix time of the last count */
+static atomic_long	pending_every = 1;	/* seconds between counts */
 static pthread_mutex_t	pending_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+pending_stale(time_t now)
+{
+	long long	age = now - pending_counted;
+
+	return age >= pending_every || age < 0;	/* < 0: clock set back */
+}
 
 static long
 pending_estimate(struct spool *spool, time_t now)
 {
 	long	n;
 
-	if (pending_counted != now &&
-	    pthread_mutex_trylock(&pending_lock) == 0) {
-		if (pending_counted != now &&
+	if (pending_stale(now) && pthread_mutex_trylock(&pending_lock) == 0) {
+		if (pending_stale(now) &&
 		    (n = spool_count(spool, "pending")) >= 0) {
 			pending_count = n;
+			pending_every = 1 + n / PENDING_RECOUNT;
 			pending_counted = now;
 		}
 		pthread_mutex_unlock(&pending_lock);
