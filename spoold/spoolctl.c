@@ -116,9 +116,12 @@ put_safe(const char *s)
 	}
 }
 
-/* Why a job id given by the user is not in the state wanted. */
-static void
-explain(struct ctl *c, const char *id, const char *cmd, const char *want)
+/*
+ * Reports a job that no longer exists or that spoold holds right now;
+ * returns its state, which the caller reports when it is another one.
+ */
+static int
+gone_or_busy(struct ctl *c, const char *id)
 {
 	int	state;
 
@@ -127,7 +130,16 @@ explain(struct ctl *c, const char *id, const char *cmd, const char *want)
 	else if (state == SPOOL_PROCESSING)
 		fail_with(c, EX_BUSY, "%s: spoold is delivering it right now; "
 		    "try again", id);
-	else
+	return state;
+}
+
+/* Why a job id given by the user is not in the state wanted. */
+static void
+explain(struct ctl *c, const char *id, const char *cmd, const char *want)
+{
+	int	state;
+
+	if ((state = gone_or_busy(c, id)) != -1 && state != SPOOL_PROCESSING)
 		fail_with(c, EX_STATE, "%s: cannot %s a %s job (only %s)", id,
 		    cmd, spool_state_name(state), want);
 }
@@ -138,12 +150,7 @@ moved(struct ctl *c, const char *id)
 {
 	int	state;
 
-	if ((state = spool_find(c->sp, id)) == -1)
-		fail_with(c, EX_UNKNOWN, "%s: no such job", id);
-	else if (state == SPOOL_PROCESSING)
-		fail_with(c, EX_BUSY, "%s: spoold is delivering it right now; "
-		    "try again", id);
-	else
+	if ((state = gone_or_busy(c, id)) != -1 && state != SPOOL_PROCESSING)
 		fail_with(c, EX_BUSY, "%s: changed state meanwhile (now %s); "
 		    "try again", id, spool_state_name(state));
 }
