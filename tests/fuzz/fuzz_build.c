@@ -26,7 +26,6 @@
 #include "mime.h"
 #include "req.h"
 
-#define MSGID	"0640a1b2c3d4e-0123456789abcdef@relay.test"
 
 static const char *const emails[] = {
 	"app@example.org", "a@b.co", "x.y+tag@mail.example.net",
@@ -178,7 +177,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct req_limits	 lim = { 50 };
 	struct req_error	 err;
 	struct mail		 m;
-	struct buf		 out;
 	cJSON			*root;
 	char			*json;
 
@@ -194,11 +192,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return 0;
 	}
 	free(json);
-	buf_init(&out);
-	FZ_CHECK(mime_build(&m, MSGID, (time_t)1700000000, &out) == 0,
-	    "mime_build failed");
-	fz_check_message(&m, MSGID, out.data, out.len);
-	buf_free(&out);
-	req_free(&m);
+	fz_build_and_check(&m);
 	return 0;
 }

@@ -30,6 +30,7 @@
 
 #include "fuzzutil.h"
 #include "mime.h"
+#include "req.h"
 
 #define LINE_MAX_OCTETS	998
 
@@ -904,4 +905,19 @@ fz_tmpdir(void)
 	}
 	atexit(rm_tmpdir);
 	return dir;
+}
+
+void
+fz_build_and_check(struct mail *m)
+{
+	static const char	msgid[] =
+	    "0640a1b2c3d4e-0123456789abcdef@relay.test";
+	struct buf		out;
+
+	buf_init(&out);
+	FZ_CHECK(mime_build(m, msgid, (time_t)1700000000, &out) == 0,
+	    "mime_build failed");
+	fz_check_message(m, msgid, out.data, out.len);
+	buf_free(&out);
+	req_free(m);
 }

@@ -51,6 +51,8 @@ int	fz_text_decode(const char *, size_t, struct buf *out);
  */
 void	fz_check_message(const struct mail *m, const char *msgid,
 	    const char *msg, size_t len);
+/* Build m with mime_build(), check the message, then req_free(m). */
+void	fz_build_and_check(struct mail *m);
 
 /* The header of one line block, unfolded.  Names point into the block. */
 struct fz_hdr {
