@@ -196,19 +196,20 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	char			 msgid[SPOOL_ID_LEN + 1 + sizeof(r->cfg.message_id_domain)];
 	const char		**rcpt;
 	size_t			 nrcpt;
+	time_t			 now = time(NULL);	/* Date: and created */
 	int			 rc = -1;
 
 	snprintf(msgid, sizeof(msgid), "%s@%s", w->id, r->cfg.message_id_domain);
 	buf_reset(&w->msg);
 	if ((rcpt = envelope_rcpts(m, &nrcpt)) == NULL ||
-	    mime_build(m, msgid, time(NULL), &w->msg) == -1) {
+	    mime_build(m, msgid, now, &w->msg) == -1) {
 		log_warn("job=%s build", w->id);
 		http_error(w, 500, "internal_error", "out of memory", NULL, NULL);
 		goto done;
 	}
 	memset(&env, 0, sizeof(env));
 	env.id = w->id;
-	env.created = time(NULL);
+	env.created = now;
 	env.caller = c->name;
 	env.message_id = msgid;
 	env.sender = m->from.email;
