@@ -184,14 +184,14 @@ reaped(struct run *r)
 
 /*
  * Reads the child's output while it runs, until it exits, enforcing the
- * deadline.  A pidfd tells when it exits even if a grandchild keeps the
+ * deadline (now_ms() time of the first SIGTERM).  A pidfd tells when it exits even if a grandchild keeps the
  * pipe open; without one, the loop looks every 50 ms.
  */
 static void
-collect(struct run *r, int rd, time_t timeout)
+collect(struct run *r, int rd, long long deadline, time_t timeout)
 {
 	struct pollfd	pfd[2];
-	long long	deadline = now_ms() + (long long)timeout * 1000, left;
+	long long	left;
 	int		pidfd, open_pipe = 1, n, done = 0;
 
 	pidfd = pidfd_open(r->pid, 0);
@@ -273,20 +273,37 @@ summarize(struct deliver_result *res, struct run *r, time_t timeout)
 		(void)snprintf(res->reason, sizeof(res->reason), "%s", what);
 }
 
-void
-deliver(char *const *argv, const struct spool_job *job, time_t timeout,
+/* A started run: what deliver_wait needs. */
+struct deliver_run {
+	struct run	 r;
+	char		**av;
+	int		  rd;		/* read end of the output pipe */
+	time_t		  timeout;
+	long long	  t0;
+	long long	  deadline;
+};
+
+static void
+cannot_run(struct deliver_result *res, char *const *argv, int e, long long t0)
+{
+	(void)snprintf(res->reason, sizeof(res->reason), "cannot run %s: %s",
+	    argv[0], strerror(e));
+	res->ms = (long)(now_ms() - t0);
+}
+
+struct deliver_run *
+deliver_start(char *const *argv, const struct spool_job *job, time_t timeout,
     struct deliver_result *res)
 {
-	struct run	*r;
-	char		**av = NULL;
-	long long	  t0 = now_ms();
-	int		  p[2] = { -1, -1 }, e;
+	struct deliver_run	*dr;
+	long long		 t0 = now_ms();
+	int			 p[2] = { -1, -1 }, e;
 
 	memset(res, 0, sizeof(*res));
 	res->status = -1;
 	res->outcome = DELIVER_TEMPFAIL;
-	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (av = build_argv(argv, job)) == NULL) {
+	if ((dr = calloc(1, sizeof(*dr))) == NULL ||
+	    (dr->av = build_argv(argv, job)) == NULL) {
 		e = errno;
 		goto fail;
 	}
@@ -295,26 +312,44 @@ deliver(char *const *argv, const struct spool_job *job, time_t timeout,
 		e = errno;
 		goto fail;
 	}
-	if ((e = spawn(av, job->fd, p[1], &r->pid)) != 0)
+	if ((e = spawn(dr->av, job->fd, p[1], &dr->r.pid)) != 0)
 		goto fail;
 	close(p[1]);
-	p[1] = -1;
 	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
-	collect(r, p[0], timeout);
-	summarize(res, r, timeout);
-	res->ms = (long)(now_ms() - t0);
-	close(p[0]);
-	free(av);
-	free(r);
-	return;
+	dr->rd = p[0];
+	dr->timeout = timeout;
+	dr->t0 = t0;
+	dr->deadline = t0 + (long long)timeout * 1000;
+	return dr;
 fail:
-	(void)snprintf(res->reason, sizeof(res->reason), "cannot run %s: %s",
-	    argv[0], strerror(e));
-	res->ms = (long)(now_ms() - t0);
+	cannot_run(res, argv, e, t0);
 	if (p[0] != -1)
 		close(p[0]);
 	if (p[1] != -1)
 		close(p[1]);
-	free(av);
-	free(r);
+	if (dr != NULL)
+		free(dr->av);
+	free(dr);
+	return NULL;
+}
+
+void
+deliver_wait(struct deliver_run *dr, struct deliver_result *res)
+{
+	collect(&dr->r, dr->rd, dr->deadline, dr->timeout);
+	summarize(res, &dr->r, dr->timeout);
+	res->ms = (long)(now_ms() - dr->t0);
+	close(dr->rd);
+	free(dr->av);
+	free(dr);
+}
+
+void
+deliver(char *const *argv, const struct spool_job *job, time_t timeout,
+    struct deliver_result *res)
+{
+	struct deliver_run	*dr;
+
+	if ((dr = deliver_start(argv, job, timeout, res)) != NULL)
+		deliver_wait(dr, res);
 }

@@ -53,4 +53,19 @@ enum deliver_outcome	deliver_classify(int wstatus);
 void	deliver(char *const *argv, const struct spool_job *job,
 	    time_t timeout, struct deliver_result *res);
 
+/*
+ * deliver() in two halves, so that the caller can do its own work while
+ * the program runs.  deliver_start spawns it and returns the run, or NULL
+ * with res filled in if it could not start it.  deliver_wait waits for
+ * the run to end (the deadline counts from the start), fills res and
+ * frees the run.  The child reads the message through a duplicate of
+ * job->fd: the file offset is the child's until deliver_wait returns.
+ */
+struct deliver_run;
+struct deliver_run	*deliver_start(char *const *argv,
+			    const struct spool_job *job, time_t timeout,
+			    struct deliver_result *res);
+void			 deliver_wait(struct deliver_run *,
+			    struct deliver_result *res);
+
 #endif

@@ -8,6 +8,8 @@
  * full scan at start, on IN_Q_OVERFLOW, on SIGHUP and hourly, and kept
  * current by inotify events; every claim is checked against the file
  * itself, so a stale index entry costs a stat, never a wrong delivery.
+ * One sendmail runs at a time; while it runs, spoold records the job
+ * before and claims the job after (send_job).
  */
 #define _GNU_SOURCE
 #include <sys/inotify.h>
@@ -374,11 +376,9 @@ put_back(struct daemon *d, const char *id)
 }
 
 static void
-job_delivered(struct daemon *d, struct spool_job *job,
+job_delivered(const struct spool_job *job,
     const struct deliver_result *res)
 {
-	if (spool_done(d->sp, job->id) == -1)
-		log_warn("job=%s delivered but not removed", job->id);
 	log_info("job=%s delivered message-id=<%s> attempt=%d delay=%llds "
 	    "ms=%ld", job->id, job->env.message_id, job->attempts + 1,
 	    (long long)(spool_now() - job->env.created), res->ms);
@@ -461,20 +461,25 @@ outage_account(struct daemon *d, enum deliver_outcome outcome)
 	log_debug("probe failed, next probe in %llds", (long long)delay);
 }
 
-static void
-run_job(struct daemon *d, const char *id)
-{
-	struct spool_job	job;
-	struct deliver_result	res;
+/* A job claimed and read: the next to go, or the last one sent. */
+struct slot {
+	int			 full;
+	struct spool_job	 job;
+	struct deliver_result	 res;
+};
 
+/* Claims and reads job id into s; 0 if it is not to be sent now. */
+static int
+claim_job(struct daemon *d, const char *id, struct slot *s)
+{
 	if (spool_claim(d->sp, id) == -1) {
 		if (errno != ENOENT) {
 			log_warn("job=%s cannot claim", id);
 			q_delay(d, id);
 		}
-		return;
+		return 0;
 	}
-	if (spool_read(d->sp, SPOOL_PROCESSING, id, &job) == -1) {
+	if (spool_read(d->sp, SPOOL_PROCESSING, id, &s->job) == -1) {
 		if (errno == EBADMSG) {
 			log_err("job=%s failed: not a valid job file", id);
 			if (spool_fail_raw(d->sp, id) == -1)
@@ -483,57 +488,125 @@ run_job(struct daemon *d, const char *id)
 			log_warn("job=%s cannot read", id);
 			put_back(d, id);
 		}
-		return;
+		return 0;
 	}
-	log_debug("job=%s sending attempt=%d from=<%s> rcpt=%zu", id,
-	    job.attempts + 1, job.env.sender, job.env.nrcpt);
-	deliver(d->cfg->sendmail_argv, &job, d->cfg->sendmail_timeout, &res);
-	switch (res.outcome) {
-	case DELIVER_OK:
-		job_delivered(d, &job, &res);
-		break;
-	case DELIVER_PERMFAIL:
-		job_failed(d, &job, res.reason);
-		break;
-	case DELIVER_TEMPFAIL:
-		job_deferred(d, &job, &res);
-		break;
+	s->full = 1;
+	return 1;
+}
+
+static int
+paused_now(struct daemon *d, time_t now, time_t *wake)
+{
+	if (d->paused && now < d->pause_until) {
+		*wake = d->pause_until;
+		return 1;
 	}
-	outage_account(d, res.outcome);
-	spool_job_free(&job);
+	return 0;
 }
 
 /*
- * Takes the oldest due job and runs it.  Returns 1 if it ran one, else 0
- * with *wake set to when something falls due (0: nothing pending).
+ * Claims the oldest due job into s.  Returns 1 if it did, else 0 with
+ * *wake set to when something falls due (0: nothing pending).
  */
 static int
-drain_one(struct daemon *d, time_t *wake)
+take_job(struct daemon *d, struct slot *s, time_t *wake)
 {
 	char	id[SPOOL_ID_LEN + 1];
 	time_t	now = spool_now(), due;
 	long	i;
 
-	*wake = 0;
-	if (d->paused && now < d->pause_until) {
-		*wake = d->pause_until;
-		return 0;
-	}
-	if ((i = q_pick(&d->q, now, wake)) == -1)
-		return 0;
-	memcpy(id, d->q.v[i].id, sizeof(id));
-	/* The index may be stale: the file's mtime decides. */
-	if (spool_stat(d->sp, SPOOL_PENDING, id, &due) == -1) {
+	for (;;) {
+		*wake = 0;
+		if (paused_now(d, now, wake) ||
+		    (i = q_pick(&d->q, now, wake)) == -1)
+			return 0;
+		memcpy(id, d->q.v[i].id, sizeof(id));
+		/* The index may be stale: the file's mtime decides. */
+		if (spool_stat(d->sp, SPOOL_PENDING, id, &due) == -1) {
+			q_kill(&d->q, (size_t)i);
+			continue;
+		}
+		if (due > now) {
+			d->q.v[i].due = due;
+			continue;
+		}
 		q_kill(&d->q, (size_t)i);
-		return 1;
+		if (claim_job(d, id, s))
+			return 1;
 	}
-	if (due > now) {
-		d->q.v[i].due = due;
-		return 1;
+}
+
+/*
+ * Right after sendmail exits, a delivered job leaves the spool, so that a
+ * crash from here on cannot send it again.  The rest of its record (the
+ * log line, the close) waits until the next sendmail runs.
+ */
+static void
+settle(struct daemon *d, struct slot *s)
+{
+	if (s->res.outcome == DELIVER_OK && spool_done(d->sp, s->job.id) == -1)
+		log_warn("job=%s delivered but not removed", s->job.id);
+}
+
+/* Records the outcome of a job sent: logged, failed or deferred. */
+static void
+record(struct daemon *d, struct slot *s)
+{
+	switch (s->res.outcome) {
+	case DELIVER_OK:
+		job_delivered(&s->job, &s->res);
+		break;
+	case DELIVER_PERMFAIL:
+		job_failed(d, &s->job, s->res.reason);
+		break;
+	case DELIVER_TEMPFAIL:
+		job_deferred(d, &s->job, &s->res);
+		break;
 	}
-	q_kill(&d->q, (size_t)i);
-	run_job(d, id);
-	return 1;
+	spool_job_free(&s->job);
+	s->full = 0;
+}
+
+/* A job claimed but not sent goes back to pending/. */
+static void
+unclaim(struct daemon *d, struct slot *s)
+{
+	put_back(d, s->job.id);
+	spool_job_free(&s->job);
+	s->full = 0;
+}
+
+/*
+ * Sends the job in *nextp.  Sending is serial, but spoold's own work is
+ * kept out of its way: while sendmail runs, the outcome of the job sent
+ * before (*sentp) is recorded and that slot takes the following job, so
+ * the next sendmail starts as soon as this one exits.  Only the removal
+ * of a delivered job comes first.  On return *sentp
+ * is the job just sent and *nextp the following one, if any.
+ */
+static void
+send_job(struct daemon *d, struct slot **nextp, struct slot **sentp)
+{
+	struct slot		*cur = *nextp, *other = *sentp;
+	struct deliver_run	*run;
+	time_t			 wake;
+
+	log_debug("job=%s sending attempt=%d from=<%s> rcpt=%zu", cur->job.id,
+	    cur->job.attempts + 1, cur->job.env.sender, cur->job.env.nrcpt);
+	run = deliver_start(d->cfg->sendmail_argv, &cur->job,
+	    d->cfg->sendmail_timeout, &cur->res);
+	if (other->full)
+		record(d, other);
+	if (run != NULL) {
+		(void)take_job(d, other, &wake);
+		deliver_wait(run, &cur->res);
+	}
+	settle(d, cur);
+	outage_account(d, cur->res.outcome);
+	if (other->full && paused_now(d, spool_now(), &wake))
+		unclaim(d, other);
+	*nextp = other;
+	*sentp = cur;
 }
 
 /* ---- setup ---- */
@@ -692,14 +765,18 @@ sync_done(struct daemon *d, int idle)
 }
 
 /*
- * The loop: take in what happened, run the oldest due job, and sleep in
+ * The loop: take in what happened, send the oldest due job, and sleep in
  * poll only when nothing is due.  It logs and carries on; it never dies.
+ * On the way out, the last outcome is recorded and a job claimed but not
+ * sent goes back to pending/.
  */
 static void
 loop(struct daemon *d)
 {
-	time_t	wake;
+	struct slot	 slots[2], *next = &slots[0], *sent = &slots[1];
+	time_t		 wake = 0;
 
+	memset(slots, 0, sizeof(slots));
 	for (;;) {
 		wait_events(d, 0);
 		if (d->want_term)
@@ -708,10 +785,13 @@ loop(struct daemon *d)
 			reload(d);
 		if (d->want_rescan)
 			rescan(d);
-		if (drain_one(d, &wake)) {
+		if (next->full || take_job(d, next, &wake)) {
+			send_job(d, &next, &sent);
 			sync_done(d, 0);
 			continue;
 		}
+		if (sent->full)
+			record(d, sent);
 		if (d->once)
 			break;
 		sync_done(d, 1);
@@ -723,6 +803,10 @@ loop(struct daemon *d)
 			wake = d->next_maint;
 		wait_events(d, poll_ms(wake));
 	}
+	if (sent->full)
+		record(d, sent);
+	if (next->full)
+		unclaim(d, next);
 }
 
 int
