@@ -7,10 +7,14 @@
 #   - nginx -> bench/fcgi-echo, reads the body, no disk  (FastCGI ceiling),
 #     before and after:
 #   - nginx -> relay-fcgi POST /send, spool on tmpfs     (CPU cost)
+#   - nginx -> bench/fcgi-echo -d, right after it: the same responder also
+#     writing each body as durable-loop writes a job, on tmpfs
 #   - nginx -> relay-fcgi GET /health
 #   - nginx -> relay-fcgi POST /send, spool on the work filesystem (durable)
+#   - nginx -> bench/fcgi-echo -d on the work filesystem, right after it
+#     (FastCGI ceiling with the relay's disk work)
 #   - bench/durable-loop at the relay's concurrency, before and after the
-#     durable /send run                                  (disk ceiling)
+#     durable /send and fcgi-echo -d runs                (disk ceiling)
 #   - the durable /send again while spoold drains the same spool
 #   - serial posix_spawn of bench/noop-sendmail          (drain ceiling),
 #     before and after the drains:
@@ -103,7 +107,7 @@ wait_path() {
 free_ports() {
 	/usr/bin/python3 -c '
 import socket
-ss = [socket.socket() for _ in range(4)]
+ss = [socket.socket() for _ in range(6)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))'
 }
@@ -166,11 +170,12 @@ wrk_row() {	# NAME LABEL RSS NOTE
 # ---- nginx and the FastCGI ceiling --------------------------------------
 sed -n 's/^wrk.body = \[\[\(.*\)\]\]$/\1/p' bench/send.lua > "$w/body.json"
 set -- $(free_ports)
-p202=$1 pecho=$2 pdisk=$3 ptmpfs=$4
+p202=$1 pecho=$2 pdisk=$3 ptmpfs=$4 pechodisk=$5 pechotmpfs=$6
 mkdir -p "$w/nginx"
 for d in body fastcgi proxy uwsgi scgi; do mkdir -p "$w/nginx/$d"; done
 sed -e "s|@DIR@|$w/nginx|g" -e "s|@P202@|$p202|" -e "s|@PECHO@|$pecho|" \
     -e "s|@PDISK@|$pdisk|" -e "s|@PTMPFS@|$ptmpfs|" \
+    -e "s|@PECHODISK@|$pechodisk|" -e "s|@PECHOTMPFS@|$pechotmpfs|" \
     bench/nginx.conf.in > "$w/nginx/nginx.conf"
 
 if [ $relay = 1 ]; then
@@ -204,10 +209,27 @@ fi
 
 nginx -p "$w/nginx" -c "$w/nginx/nginx.conf" -e "$w/nginx/error.log" &
 pids="$pids $!"
-"$top/bench/fcgi-echo" -s "$w/nginx/echo.sock" -n "$nworkers" &
-pids="$pids $!"
-echo_pid=$!
-wait_path "$w/nginx/echo.sock" || die "fcgi-echo did not start"
+start_echo() {	# NAME [-d DIR]: fcgi-echo on $w/nginx/NAME.sock; sets $started
+	n=$1
+	shift
+	"$top/bench/fcgi-echo" -s "$w/nginx/$n.sock" -n "$nworkers" "$@" \
+	    2> "$w/$n.log" &
+	started=$!
+	pids="$pids $started"
+	wait_path "$w/nginx/$n.sock" ||
+	    die "fcgi-echo ($n) did not start: $(cat "$w/$n.log")"
+}
+start_echo echo
+echo_pid=$started
+# fcgi-echo -d: each body also written durably, as durable-loop does a job.
+if [ $relay = 1 ] && want tmpfs; then
+	start_echo echo-tmpfs -d "$m/echo-spool"
+	echo_tmpfs_pid=$started
+fi
+if [ $relay = 1 ] && want durable; then
+	start_echo echo-disk -d "$w/echo-spool"
+	echo_disk_pid=$started
+fi
 wait_path "$w/nginx/nginx.pid" || die "nginx did not start"
 sleep 0.3
 
@@ -229,6 +251,15 @@ if want echo; then
 	echo_row before
 	recho=$(field "$res" rps)
 fi
+# The same responder writing each body durably: compared with /send on the
+# same filesystem, measured right after it.
+echo_durable_row() {	# tmpfs|disk PID PORT DIR
+	rss_start "$2"
+	wrk_run "fcgi-echo-$1" "http://127.0.0.1:$3/send" send.lua
+	wrk_row "fcgi-echo-$1" "nginx -> fcgi-echo + durable write, spool on \
+$(findmnt -no FSTYPE -T "$4" | head -1), $nworkers threads" \
+	    "$(rss_stop "$2")" ""
+}
 
 # ---- the relay ----------------------------------------------------------
 # One request through a relay: prints the HTTP status.
@@ -260,6 +291,7 @@ idle_ticks() {	# PID SECONDS: CPU ticks spent while idle
 }
 
 rloop=0 rdisk=0 rtmpfs=0 p99disk=- rssfcgi=- rssspoold=- jobsize=2600
+rechodisk=0 rechotmpfs=0
 if [ $relay = 1 ]; then
 	for port in $pdisk $ptmpfs; do
 		st=$(probe "$port")
@@ -275,6 +307,8 @@ if [ $relay = 1 ] && want tmpfs; then
 	wrk_row send-tmpfs "nginx -> relay-fcgi POST /send, spool on tmpfs" \
 	    "$(rss_stop "$relay_tmpfs")" ""
 	rtmpfs=$(field "$res" rps)
+	echo_durable_row tmpfs "$echo_tmpfs_pid" "$pechotmpfs" "$m"
+	rechotmpfs=$(field "$res" rps)
 	if want echo; then
 		echo_row after
 		recho=$(mean "$recho" "$(field "$res" rps)")
@@ -311,6 +345,8 @@ if [ $relay = 1 ] && want durable; then
 	    "$rssfcgi" "spool on $(findmnt -no FSTYPE -T "$w")"
 	rdisk=$(field "$res" rps)
 	p99disk=$(field "$res" p99_ms)
+	echo_durable_row disk "$echo_disk_pid" "$pechodisk" "$w"
+	rechodisk=$(field "$res" rps)
 	say "bench: durable-loop again ($secs s, $nworkers threads)"
 	l2=$("$top/bench/durable-loop" -d "$w/loop2" -t "$nworkers" -s "$secs" \
 	    -b "$jobsize")
@@ -512,8 +548,12 @@ targets() {
 	printf '| durable /send, req/s | %s | >= 10,000 (2x a Node.js relay) |\n' \
 	    "$(fmt "$rdisk")"
 	printf '| durable /send p99 | %s ms | < 10 ms |\n' "$p99disk"
+	printf '| durable /send vs fcgi-echo + durable write | %s | context |\n' \
+	    "$(ratio "$rdisk" "$rechodisk")"
 	printf '| tmpfs /send vs fcgi-echo (mean of before/after) | %s | >= 70%% |\n' \
 	    "$(ratio "$rtmpfs" "$recho")"
+	printf '| tmpfs /send vs fcgi-echo + tmpfs write | %s | context |\n' \
+	    "$(ratio "$rtmpfs" "$rechotmpfs")"
 	printf '| relay-fcgi RSS (whole process, %s workers), max under load | %s MB | < 2 MB per worker |\n' \
 	    "$nworkers" "$rssfcgi"
 	printf '| spoold RSS idle / max while draining | %s / %s MB | < 2 MB |\n' \
@@ -536,7 +576,9 @@ report() {
 	Load: wrk ${secs} s per row, $conns connections, $wthreads threads,
 	POST of a $(wc -c < "$w/body.json") byte JSON body (bench/send.lua);
 	relay-fcgi with $nworkers workers (threads), logging to a file;
-	spoold stopped during the /send rows; durable job file: $jobsize bytes.
+	spoold stopped during the /send rows; durable job file: $jobsize bytes;
+	fcgi-echo + durable write: the request body, written as durable-loop
+	writes a job.
 	nginx: worker_processes auto, no access log, no fastcgi_keep_conn.
 	Errors are socket errors / HTTP statuses >= 400.
 	CPU busy with other work just before the run: $busy0; load average at
