@@ -15,11 +15,16 @@
 #     (FastCGI ceiling with the relay's disk work)
 #   - bench/durable-loop at the relay's concurrency, before and after the
 #     durable /send and fcgi-echo -d runs                (disk ceiling)
-#   - the durable /send again while spoold drains the same spool
 #   - serial posix_spawn of bench/noop-sendmail          (drain ceiling),
-#     before and after the drains:
-#   - spoold draining a spool of 5,000 jobs into bench/noop-sendmail, and
-#     into Postfix's sendmail (a private instance) when Postfix is here
+#     before and after:
+#   - spoold draining a spool of 5,000 jobs into bench/noop-sendmail
+#   - the durable /send again while spoold drains the same spool
+#   - spoold draining 500 jobs into Postfix's sendmail (a private
+#     instance) when Postfix is here
+# The rows that delete many files come last: on ext4 without a journal,
+# creating and removing files is slower for about a minute after a mass
+# delete (the clean-up of a previous run included), so leave a minute
+# between runs.
 # plus the RSS of every relay process (sampled during each run) and their
 # CPU time while idle.  Prints one table and writes bench/RESULTS.md.
 # Each ceiling is measured on both sides of the row it is compared with,
@@ -359,20 +364,6 @@ if [ $relay = 1 ] && want durable; then
 	    "$(fmt "$(field "$l2" rate)")" "$(field "$l2" p50_ms)" \
 	    "$(field "$l2" p99_ms)" "$(field "$l2" errors)" - ""
 fi
-if [ $relay = 1 ] && want mixed; then
-	# Production-like: spoold drains the same spool (into noop-sendmail)
-	# while jobs arrive; deletes and creates share the filesystem.
-	start_spoold "$w/relay-disk.conf" "$w/spoold-mixed.log"
-	sleep 0.5
-	wrk_run send-mixed "http://127.0.0.1:$pdisk/send" send.lua
-	ndel=$(grep -c ' delivered ' "$w/spoold-mixed.log")
-	stop_pid "$spoold_pid"
-	mrate=$(awk -v n="$ndel" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-	wrk_row send-mixed \
-	    "nginx -> relay-fcgi POST /send, durable, spoold draining" - \
-	    "spoold delivered $mrate/s meanwhile"
-fi
-
 # ---- drain ----------------------------------------------------------------
 # Fills a spool with JOBS jobs, starts spoold on it and times it until
 # pending/ and processing/ are empty.  Sets d_secs d_rate d_rss d_failed
@@ -503,6 +494,22 @@ if [ $relay = 1 ] && want drain; then
 		rspawn=$(mean "$rspawn" "$(field "$sp" rate)")
 	fi
 fi
+# After the drain: its unlinks slow file creation on ext4 without a
+# journal for about a minute, so the rows before it must not follow one.
+if [ $relay = 1 ] && want mixed; then
+	# Production-like: spoold drains the same spool (into noop-sendmail)
+	# while jobs arrive; deletes and creates share the filesystem.
+	start_spoold "$w/relay-disk.conf" "$w/spoold-mixed.log"
+	sleep 0.5
+	wrk_run send-mixed "http://127.0.0.1:$pdisk/send" send.lua
+	ndel=$(grep -c ' delivered ' "$w/spoold-mixed.log")
+	stop_pid "$spoold_pid"
+	mrate=$(awk -v n="$ndel" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+	wrk_row send-mixed \
+	    "nginx -> relay-fcgi POST /send, durable, spoold draining" - \
+	    "spoold delivered $mrate/s meanwhile"
+fi
+
 if [ $relay = 1 ] && want postfix; then
 	if command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ]; then
 		if postfix_up; then
@@ -554,8 +561,9 @@ targets() {
 	    "$(ratio "$rtmpfs" "$recho")"
 	printf '| tmpfs /send vs fcgi-echo + tmpfs write | %s | context |\n' \
 	    "$(ratio "$rtmpfs" "$rechotmpfs")"
-	printf '| relay-fcgi RSS (whole process, %s workers), max under load | %s MB | < 2 MB per worker |\n' \
-	    "$nworkers" "$rssfcgi"
+	printf '| relay-fcgi RSS (whole process, %s workers), max under load | %s MB (%s MB per worker) | < 2 MB per worker |\n' \
+	    "$nworkers" "$rssfcgi" "$(awk -v r="$rssfcgi" -v n="$nworkers" \
+	    'BEGIN { if (r + 0 > 0) printf "%.2f", r / n; else printf "-" }')"
 	printf '| spoold RSS idle / max while draining | %s / %s MB | < 2 MB |\n' \
 	    "$(awk -v k="${spoold_idle_rss:-0}" 'BEGIN { printf "%.1f", k / 1024 }')" \
 	    "$rssspoold"
