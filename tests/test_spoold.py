@@ -202,7 +202,8 @@ def test_outage_guard(sp):
     time.sleep(0.5)
     assert len(sp.calls()) == 6
     sp.control(exit=0)
-    wait_for(lambda: sp.jobs() == [], 8, "drained after the outage")
+    wait_for(lambda: not sp.jobs() and not sp.jobs("processing"), 8,
+             "drained after the outage")
     assert sp.stop(p) == 0
     log = sp.log()
     assert log.count("paused:") == 1
