@@ -193,8 +193,8 @@ extendedKeyUsage = clientAuth
 
 class Pki:
     """A client CA, a server certificate it signs, and client certificates:
-    good, burst (a second good one, for the rate limit), expired, and one
-    from a foreign CA with the same subject as the good one."""
+    good, burst and elsewhere (more good ones, for the rate limit), expired,
+    and one from a foreign CA with the same subject as the good one."""
 
     def __init__(self, directory):
         self.dir = Path(directory)
@@ -208,6 +208,9 @@ class Pki:
         self.burst = self._leaf("ca", "burst",
                                 "/O=mail-relay test/CN=app-burst",
                                 "client_ext")
+        self.elsewhere = self._leaf("ca", "elsewhere",
+                                    "/O=mail-relay test/CN=app-elsewhere",
+                                    "client_ext")
         self.expired = self._leaf("ca", "expired",
                                   "/O=mail-relay test/CN=app-expired",
                                   "client_ext",

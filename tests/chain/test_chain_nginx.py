@@ -129,6 +129,21 @@ def test_burst_over_the_limit_gets_429_in_json(entry):
     assert r.status == 401, r
 
 
+def test_refused_addresses_do_not_use_up_a_callers_limit(entry):
+    # A valid certificate used from an address outside the allowlist: every
+    # request is refused before the rate limit counts it...
+    for _ in range(40):
+        r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                     cert=entry.pki.elsewhere, body=mail(),
+                     source="127.0.0.2")
+        assert_nginx_error(r, 403, "forbidden")
+    # ...so the caller's own requests still have the whole burst.
+    for _ in range(20):
+        r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                     cert=entry.pki.elsewhere, body=mail())
+        assert r.status == 401, r
+
+
 def test_oversized_body_gets_413_in_json_and_max_body_passes(entry):
     before = entry.relay.jobs("pending")
     body = b"x" * (MAX_BODY + 1)
