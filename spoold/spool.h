@@ -1,7 +1,7 @@
 /*
  * spool: the one home of the spool layout and of the job file format.
- * Only spool.c builds spool paths, reads or writes job files, and renames
- * or unlinks anything in the spool.  See spool(5).
+ * Only spool.c and spool_*.c build spool paths, read or write job files,
+ * and rename or unlink anything in the spool.  See spool(5).
  *
  * Layout under the spool directory (all 0700, files 0600):
  *

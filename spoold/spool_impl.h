@@ -1,0 +1,57 @@
+/*
+ * spool_impl: what the spool_*.c files share and nothing else includes:
+ * struct spool and the helpers more than one of them calls.
+ *
+ *	spool.c		ids, open/close, counts and health, listings
+ *	spool_write.c	writing job files, enqueue
+ *	spool_read.c	reading and parsing job files
+ *	spool_idem.c	Idempotency-Key records
+ *	spool_daemon.c	what spoold does
+ *	spool_ctl.c	what spoolctl does
+ */
+#ifndef SPOOL_IMPL_H
+#define SPOOL_IMPL_H
+
+#include <dirent.h>
+#include <pthread.h>
+
+#include "spool.h"
+
+#define SPOOL_LOCK_NAME	"spoold.lock"	/* in the spool root */
+
+/* A directory fsync shared by every thread that needs one at the time. */
+struct gsync {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	unsigned long	 started, done;
+	int		 running, err;
+};
+
+struct spool {
+	char		*path;
+	int		 root;
+	int		 tmp;
+	int		 idem;
+	int		 dir[SPOOL_NSTATES];
+	int		 lockfd;
+	int		 dirty;		/* processing/ has unsynced unlinks */
+	struct gsync	 pending_sync;
+};
+
+/* Writes all len bytes of p, looping on EINTR and short writes. */
+int	 spool_write_all(int fd, const void *p, size_t len);
+/* close(2); -1 only for an error other than EINTR. */
+int	 spool_checked_close(int fd);
+/* Closes fd unless it is -1, keeping errno. */
+void	 spool_close_keep_errno(int fd);
+/* Unlinks name in dfd, ignoring errors and keeping errno. */
+void	 spool_unlink_keep_errno(int dfd, const char *name);
+/* 1 for a lowercase hex digit, else 0. */
+int	 spool_ishex(int c);
+/* opendir on a dup of dfd, so the spool's own fd stays open. */
+DIR	*spool_dir_open(int dfd);
+/* Rewrites job into tmp/<id> with attempts, error and mtime. */
+int	 spool_rewrite_tmp(struct spool *, const struct spool_job *,
+	    int attempts, const char *error, time_t mtime);
+
+#endif
