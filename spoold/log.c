@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -26,6 +27,37 @@ log_init(const char *ident, int to, int verbose)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+/*
+ * One line, one write(2): no stdio lock for the worker threads to queue
+ * on, and lines from different threads never interleave.  A line longer
+ * than the buffer is cut, and still ends in a newline.
+ */
+static void
+stderr_line(const char *msg, const char *err)
+{
+	char	line[2304], *p = line;
+	ssize_t	w;
+	int	n;
+
+	n = snprintf(line, sizeof(line), "%s: %s%s%s\n", log_ident, msg,
+	    err ? ": " : "", err ? err : "");
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	while (n > 0) {
+		if ((w = write(STDERR_FILENO, p, (size_t)n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		p += w;
+		n -= (int)w;
+	}
+}
+
 static void
 vlog(int pri, int with_errno, const char *fmt, va_list ap)
 {
@@ -38,11 +70,8 @@ vlog(int pri, int with_errno, const char *fmt, va_list ap)
 			syslog(pri, "%s: %s", msg, strerror(saved));
 		else
 			syslog(pri, "%s", msg);
-	} else if (with_errno)
-		fprintf(stderr, "%s: %s: %s\n", log_ident, msg,
-		    strerror(saved));
-	else
-		fprintf(stderr, "%s: %s\n", log_ident, msg);
+	} else
+		stderr_line(msg, with_errno ? strerror(saved) : NULL);
 	errno = saved;
 }
 
