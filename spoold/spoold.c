@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -40,6 +41,7 @@
 #define OUTAGE_STREAK	5		/* temporary failures in a row */
 #define MAINT_INTERVAL	3600		/* idem purge + full rescan */
 #define LOG_REASON_MAX	512
+#define Q_MIN		256		/* index entries kept however short */
 
 /* The in-memory index of pending/: sorted by id, dead entries skipped. */
 struct qent {
@@ -120,7 +122,7 @@ q_put(struct queue *q, const char *id, time_t due)
 		q->v[i].due = due;
 	} else {
 		if (q->n == q->cap) {
-			ncap = q->cap ? q->cap * 2 : 256;
+			ncap = q->cap ? q->cap * 2 : Q_MIN;
 			if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL)
 				return -1;
 			q->v = nv;
@@ -160,6 +162,27 @@ q_kill(struct queue *q, size_t i)
 	q->ndead++;
 	if (q->ndead > 256 && q->ndead > q->n / 2)
 		q_compact(q);
+}
+
+/*
+ * Once a backlog has drained, the index gives its memory back: its size
+ * follows the queue, not the longest queue spoold has seen.
+ */
+static void
+q_shrink(struct queue *q)
+{
+	struct qent	*nv;
+	size_t		 live = q->n - q->ndead, ncap;
+
+	if (q->cap <= Q_MIN || live > q->cap / 8)
+		return;
+	q_compact(q);
+	ncap = live * 2 > Q_MIN ? live * 2 : Q_MIN;
+	if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL)
+		return;
+	q->v = nv;
+	q->cap = ncap;
+	malloc_trim(0);		/* and the heap the last rescan grew */
 }
 
 static void
@@ -795,6 +818,7 @@ loop(struct daemon *d)
 		if (d->once)
 			break;
 		sync_done(d, 1);
+		q_shrink(&d->q);
 		if (spool_now() >= d->next_maint) {
 			maintenance(d);
 			continue;

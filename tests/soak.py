@@ -33,6 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from relaystack import Stack, wait_for  # noqa: E402
+from spoolhelp import sanitized  # noqa: E402
 
 RSS_ALLOW_KB = 1024         # allocator noise allowed on top of...
 RSS_ALLOW_FRAC = 0.02       # ... this fraction of the size at flat-from
@@ -179,16 +180,6 @@ def delivered_ids(outbox):
         jid = m.group(1).decode() if m else "?" + name
         got[jid] = got.get(jid, 0) + 1
     return got
-
-
-def sanitized(pid):
-    """Whether a process runs with ASan (its quarantine holds freed memory,
-    so its RSS grows by design and says nothing about leaks)."""
-    try:
-        with open("/proc/%d/maps" % pid) as f:
-            return "libasan" in f.read()
-    except OSError:
-        return False
 
 
 def check_flat(samples, flat_from, in_flight, idle_before, idle_after,

@@ -270,3 +270,13 @@ class Spool:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def sanitized(pid):
+    """Whether a process runs with ASan (its quarantine holds freed memory,
+    so its RSS grows by design and says nothing about leaks)."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
