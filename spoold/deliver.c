@@ -184,8 +184,9 @@ reaped(struct run *r)
 
 /*
  * Reads the child's output while it runs, until it exits, enforcing the
- * deadline (now_ms() time of the first SIGTERM).  A pidfd tells when it exits even if a grandchild keeps the
- * pipe open; without one, the loop looks every 50 ms.
+ * deadline (the now_ms() time of the first SIGTERM).  A pidfd tells when
+ * it exits even if a grandchild keeps the pipe open; without one, the
+ * loop looks every 50 ms.
  */
 static void
 collect(struct run *r, int rd, long long deadline, time_t timeout)
@@ -283,14 +284,6 @@ struct deliver_run {
 	long long	  deadline;
 };
 
-static void
-cannot_run(struct deliver_result *res, char *const *argv, int e, long long t0)
-{
-	(void)snprintf(res->reason, sizeof(res->reason), "cannot run %s: %s",
-	    argv[0], strerror(e));
-	res->ms = (long)(now_ms() - t0);
-}
-
 struct deliver_run *
 deliver_start(char *const *argv, const struct spool_job *job, time_t timeout,
     struct deliver_result *res)
@@ -322,7 +315,9 @@ deliver_start(char *const *argv, const struct spool_job *job, time_t timeout,
 	dr->deadline = t0 + (long long)timeout * 1000;
 	return dr;
 fail:
-	cannot_run(res, argv, e, t0);
+	(void)snprintf(res->reason, sizeof(res->reason), "cannot run %s: %s",
+	    argv[0], strerror(e));
+	res->ms = (long)(now_ms() - t0);
 	if (p[0] != -1)
 		close(p[0]);
 	if (p[1] != -1)
@@ -342,14 +337,4 @@ deliver_wait(struct deliver_run *dr, struct deliver_result *res)
 	close(dr->rd);
 	free(dr->av);
 	free(dr);
-}
-
-void
-deliver(char *const *argv, const struct spool_job *job, time_t timeout,
-    struct deliver_result *res)
-{
-	struct deliver_run	*dr;
-
-	if ((dr = deliver_start(argv, job, timeout, res)) != NULL)
-		deliver_wait(dr, res);
 }

@@ -46,20 +46,14 @@ struct deliver_result {
 enum deliver_outcome	deliver_classify(int wstatus);
 
 /*
- * Runs argv (NULL-terminated, argv[0] the program's path) for job, whose
- * fd is read from job->msg_off.  Waits at most timeout seconds plus the
- * grace period.  Always fills res.
- */
-void	deliver(char *const *argv, const struct spool_job *job,
-	    time_t timeout, struct deliver_result *res);
-
-/*
- * deliver() in two halves, so that the caller can do its own work while
- * the program runs.  deliver_start spawns it and returns the run, or NULL
- * with res filled in if it could not start it.  deliver_wait waits for
- * the run to end (the deadline counts from the start), fills res and
- * frees the run.  The child reads the message through a duplicate of
- * job->fd: the file offset is the child's until deliver_wait returns.
+ * Starts argv (NULL-terminated, argv[0] the program's path) for job,
+ * whose fd is read from job->msg_off, and returns the run; or returns
+ * NULL with res filled in if it could not start it.  The caller does its
+ * own work while the program runs, then deliver_wait waits for the run to
+ * end, at most timeout seconds from the start plus the grace period,
+ * fills res and frees the run.  The child reads the message through a
+ * duplicate of job->fd: the file offset is the child's until deliver_wait
+ * returns.
  */
 struct deliver_run;
 struct deliver_run	*deliver_start(char *const *argv,

@@ -604,8 +604,8 @@ unclaim(struct daemon *d, struct slot *s)
  * kept out of its way: while sendmail runs, the outcome of the job sent
  * before (*sentp) is recorded and that slot takes the following job, so
  * the next sendmail starts as soon as this one exits.  Only the removal
- * of a delivered job comes first.  On return *sentp
- * is the job just sent and *nextp the following one, if any.
+ * of a delivered job comes first.  On return *sentp is the job just sent
+ * and *nextp the following one, if any.
  */
 static void
 send_job(struct daemon *d, struct slot **nextp, struct slot **sentp)
