@@ -16,10 +16,17 @@
 #include "spool.h"
 #include "spool_impl.h"
 
-/* spoolctl commands serialize among themselves on the spool root. */
+/*
+ * spoolctl commands serialize among themselves on the spool root.  Each
+ * works on one job: its id is checked first (EINVAL).
+ */
 static int
-ctl_lock(struct spool *sp)
+ctl_lock(struct spool *sp, const char *id)
 {
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
 	while (flock(sp->root, LOCK_EX) == -1)
 		if (errno != EINTR)
 			return -1;
@@ -62,11 +69,7 @@ spool_hold(struct spool *sp, const char *id)
 {
 	int	r;
 
-	if (!spool_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (ctl_lock(sp) == -1)
+	if (ctl_lock(sp, id) == -1)
 		return -1;
 	r = move_state(sp, id, SPOOL_PENDING, SPOOL_HELD);
 	ctl_unlock(sp);
@@ -78,11 +81,7 @@ spool_release(struct spool *sp, const char *id)
 {
 	int	r = -1;
 
-	if (!spool_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (ctl_lock(sp) == -1)
+	if (ctl_lock(sp, id) == -1)
 		return -1;
 	if (touch_now(sp->dir[SPOOL_HELD], id) == 0)
 		r = move_state(sp, id, SPOOL_HELD, SPOOL_PENDING);
@@ -116,11 +115,7 @@ spool_retry(struct spool *sp, const char *id)
 {
 	int	state, r = -1;
 
-	if (!spool_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (ctl_lock(sp) == -1)
+	if (ctl_lock(sp, id) == -1)
 		return -1;
 	if ((state = spool_find(sp, id)) == -1)
 		goto done;
@@ -145,11 +140,7 @@ spool_delete(struct spool *sp, const char *id, int *statep)
 {
 	int	state, r = -1;
 
-	if (!spool_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (ctl_lock(sp) == -1)
+	if (ctl_lock(sp, id) == -1)
 		return -1;
 	if ((state = spool_find(sp, id)) == -1)
 		goto done;
