@@ -280,8 +280,7 @@ struct deliver_run {
 	char		**av;
 	int		  rd;		/* read end of the output pipe */
 	time_t		  timeout;
-	long long	  t0;
-	long long	  deadline;
+	long long	  t0;		/* now_ms() at the spawn */
 };
 
 struct deliver_run *
@@ -312,7 +311,6 @@ deliver_start(char *const *argv, const struct spool_job *job, time_t timeout,
 	dr->rd = p[0];
 	dr->timeout = timeout;
 	dr->t0 = t0;
-	dr->deadline = t0 + (long long)timeout * 1000;
 	return dr;
 fail:
 	(void)snprintf(res->reason, sizeof(res->reason), "cannot run %s: %s",
@@ -331,7 +329,8 @@ fail:
 void
 deliver_wait(struct deliver_run *dr, struct deliver_result *res)
 {
-	collect(&dr->r, dr->rd, dr->deadline, dr->timeout);
+	collect(&dr->r, dr->rd, dr->t0 + (long long)dr->timeout * 1000,
+	    dr->timeout);
 	summarize(res, &dr->r, dr->timeout);
 	res->ms = (long)(now_ms() - dr->t0);
 	close(dr->rd);
