@@ -13,7 +13,9 @@
 
 #include "cfg.h"
 
-enum cfg_type { T_PATH, T_STRING, T_SIZE, T_COUNT, T_DURATION, T_COMMAND };
+enum cfg_type {
+	T_PATH, T_STRING, T_SIZE, T_COUNT, T_DURATION, T_COMMAND, T_BOOL
+};
 
 struct cfg_key {
 	const char	*name;
@@ -41,6 +43,16 @@ static const struct cfg_key keys[] = {
 	{ "max_attempts",	NUM(max_attempts, T_COUNT), 1, 1000 },
 	{ "backoff_initial",	NUM(backoff_initial, T_DURATION), 1, 86400 },
 	{ "backoff_max",	NUM(backoff_max, T_DURATION), 1, 7 * 86400 },
+	{ "postfix_log",	STR(postfix_log, T_PATH), 0, 0 },
+	{ "track_retention",	NUM(track_retention, T_DURATION), 60,
+	    366 * 86400 },
+	{ "suppress_bounces",	NUM(suppress_bounces, T_BOOL), 0, 1 },
+	{ "webhooks",		STR(webhooks, T_PATH), 0, 0 },
+	{ "webhook_ca_file",	STR(webhook_ca_file, T_PATH), 0, 0 },
+	{ "webhook_max_age",	NUM(webhook_max_age, T_DURATION), 60,
+	    30 * 86400 },
+	{ "metrics_token",	STR(metrics_token, T_STRING), 0, 0 },
+	{ "html_to_text",	NUM(html_to_text, T_BOOL), 0, 1 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -98,6 +110,10 @@ cfg_defaults(struct cfg *c)
 	c->max_attempts = 8;
 	c->backoff_initial = 30;
 	c->backoff_max = 3600;
+	c->track_retention = 7 * 86400;
+	c->suppress_bounces = 1;
+	c->webhook_max_age = 24 * 3600;
+	c->html_to_text = 1;
 }
 
 /* A unit suffix and what it multiplies by. */
@@ -111,7 +127,7 @@ static const struct cfg_unit size_units[] = {
 	{ '\0', 0 }
 };
 static const struct cfg_unit duration_units[] = {
-	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { '\0', 0 }
+	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { '\0', 0 }
 };
 
 /* Digits and at most one suffix from units; 0 with *out <= max, or -1. */
@@ -152,7 +168,7 @@ cfg_parse_size(const char *s, size_t *out)
 	return 0;
 }
 
-/* "30s", "5m", "1h", "45" (seconds). */
+/* "30s", "5m", "1h", "7d", "45" (seconds). */
 int
 cfg_parse_duration(const char *s, time_t *out)
 {
@@ -205,8 +221,16 @@ cfg_set(struct cfg *c, const struct cfg_key *k, const char *v)
 	case T_DURATION:
 		if (cfg_parse_duration(v, &dur) == -1 ||
 		    dur < k->min || dur > k->max)
-			return "bad duration (a number with s, m or h)";
+			return "bad duration (a number with s, m, h or d)";
 		*(time_t *)(void *)field = dur;
+		return NULL;
+	case T_BOOL:
+		if (strcmp(v, "yes") == 0)
+			*(int *)(void *)field = 1;
+		else if (strcmp(v, "no") == 0)
+			*(int *)(void *)field = 0;
+		else
+			return "must be yes or no";
 		return NULL;
 	case T_COUNT:
 		n = strtonum(v, k->min, k->max, &errstr);

@@ -3,7 +3,7 @@
  *
  * "key = value" lines, '#' comments, blank lines.  Unknown keys, repeated
  * keys and bad values are errors reported as "file:line: message".  Sizes
- * take k/m suffixes, durations s/m/h.  The compiled-in defaults below are
+ * take k/m suffixes, durations s/m/h/d, booleans yes/no.  The compiled-in defaults below are
  * what an absent key means.
  */
 #ifndef CFG_H
@@ -36,6 +36,17 @@ struct cfg {
 	int	 max_attempts;			/* 8 */
 	time_t	 backoff_initial;		/* 30s */
 	time_t	 backoff_max;			/* 1h */
+	/* delivery status (trackd, spoold's records, suppression) */
+	char	 postfix_log[PATH_MAX];		/* "": no trackd */
+	time_t	 track_retention;		/* 7d: sent/ records kept */
+	int	 suppress_bounces;		/* yes */
+	/* webhooks (hookd) */
+	char	 webhooks[PATH_MAX];		/* "": no webhooks */
+	char	 webhook_ca_file[PATH_MAX];	/* "": the system's CAs */
+	time_t	 webhook_max_age;		/* 24h: then failed */
+	/* relay-fcgi */
+	char	 metrics_token[256];		/* "": /metrics without a token */
+	int	 html_to_text;			/* yes: text part from html */
 };
 
 /*

@@ -46,6 +46,41 @@ test_defaults(void **state)
 	assert_int_equal(c.backoff_max, 3600);
 	assert_string_equal(c.sendmail_argv[0], "/usr/sbin/sendmail");
 	assert_null(c.sendmail_argv[1]);
+	assert_string_equal(c.postfix_log, "");
+	assert_int_equal(c.track_retention, 7 * 86400);
+	assert_int_equal(c.suppress_bounces, 1);
+	assert_string_equal(c.webhooks, "");
+	assert_string_equal(c.webhook_ca_file, "");
+	assert_int_equal(c.webhook_max_age, 86400);
+	assert_string_equal(c.metrics_token, "");
+	assert_int_equal(c.html_to_text, 1);
+}
+
+static void
+test_tracking_and_hooks(void **state)
+{
+	struct cfg	c;
+	char		err[256];
+
+	(void)state;
+	assert_int_equal(load(
+	    "postfix_log = /var/log/mail.log\n"
+	    "track_retention = 2d\n"
+	    "suppress_bounces = no\n"
+	    "webhooks = /etc/mail-relay/webhooks\n"
+	    "webhook_ca_file = /etc/mail-relay/hooks-ca.crt\n"
+	    "webhook_max_age = 36h\n"
+	    "metrics_token = s3cret\n"
+	    "html_to_text = no\n",
+	    &c, err, sizeof(err)), 0);
+	assert_string_equal(c.postfix_log, "/var/log/mail.log");
+	assert_int_equal(c.track_retention, 2 * 86400);
+	assert_int_equal(c.suppress_bounces, 0);
+	assert_string_equal(c.webhooks, "/etc/mail-relay/webhooks");
+	assert_string_equal(c.webhook_ca_file, "/etc/mail-relay/hooks-ca.crt");
+	assert_int_equal(c.webhook_max_age, 36 * 3600);
+	assert_string_equal(c.metrics_token, "s3cret");
+	assert_int_equal(c.html_to_text, 0);
 }
 
 static void
@@ -100,7 +135,12 @@ test_errors(void **state)
 	expect_error("max_body = 12x\n",
 	    "1: bad size (a number with optional k or m)");
 	expect_error("backoff_max = -1s\n",
-	    "1: bad duration (a number with s, m or h)");
+	    "1: bad duration (a number with s, m, h or d)");
+	expect_error("suppress_bounces = maybe\n", "1: must be yes or no");
+	expect_error("html_to_text = 1\n", "1: must be yes or no");
+	expect_error("postfix_log = mail.log\n", "1: must be an absolute path");
+	expect_error("track_retention = 30s\n",
+	    "1: bad duration (a number with s, m, h or d)");
 	expect_error("max_recipients = 0\n", "1: too small");
 	expect_error("max_recipients = many\n", "1: invalid");
 	expect_error("tokens =\n", "1: empty value");
@@ -125,7 +165,9 @@ test_units(void **state)
 	assert_int_equal(d, 90);
 	assert_int_equal(cfg_parse_duration("3h", &d), 0);
 	assert_int_equal(d, 10800);
-	assert_int_equal(cfg_parse_duration("3d", &d), -1);
+	assert_int_equal(cfg_parse_duration("3d", &d), 0);
+	assert_int_equal(d, 3 * 86400);
+	assert_int_equal(cfg_parse_duration("3w", &d), -1);
 	assert_int_equal(cfg_parse_duration("", &d), -1);
 }
 
@@ -160,6 +202,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_tracking_and_hooks),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_path_env),
