@@ -3,9 +3,8 @@
 
 #include "addr.h"
 
-/* RFC 5322 atext: what a dot-atom local part may hold besides dots. */
-static int
-is_atext(unsigned char c)
+int
+addr_is_atext(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
@@ -70,7 +69,7 @@ bad_local(const char *s, size_t len)
 		if (s[i] == '.') {
 			if (s[i + 1] == '.')
 				return "the local part has two dots in a row";
-		} else if (!is_atext((unsigned char)s[i]))
+		} else if (!addr_is_atext((unsigned char)s[i]))
 			return "invalid character in the local part";
 		else if (s[i] == '=' && s[i + 1] == '?')
 			return "'=?' is not allowed in an address";

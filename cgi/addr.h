@@ -17,6 +17,12 @@
 /* 0 when valid; -1 with *why (if why != NULL) set to a short reason. */
 int	addr_valid(const char *email, const char **why);
 
+/*
+ * 1 when c is RFC 5322 atext (3.2.3): a letter, a digit or one of
+ * !#$%&'*+-/=?^_`{|}~, what a dot-atom holds besides dots; else 0.
+ */
+int	addr_is_atext(unsigned char c);
+
 /* 1 when a and b are the same address, ASCII case-insensitively, else 0. */
 int	addr_equal(const char *a, const char *b);
 
