@@ -1,6 +1,7 @@
 /*
- * req: the JSON body of POST /send, decoded and validated into a struct
- * mail (mail.h).  The error codes are listed at the top of req.c.
+ * req: the JSON body of POST /send, decoded (json.h) and validated into a
+ * struct mail (mail.h).  The error codes, their meaning and their HTTP
+ * status are the table in errors.h.
  */
 #ifndef REQ_H
 #define REQ_H
@@ -24,7 +25,7 @@ struct req_limits {
 
 struct req_error {
 	int		 status;	/* 400, or 500 on ENOMEM */
-	const char	*code;		/* stable snake_case code */
+	const char	*code;		/* a code of errors.h */
 	char		 message[200];	/* for people, ASCII */
 	char		 field[64];	/* "to[2].email", ASCII, or "" */
 };
