@@ -24,7 +24,7 @@
 #include "spool_impl.h"
 
 static const char *const state_names[SPOOL_NSTATES] = {
-	"pending", "processing", "held", "failed"
+	"pending", "processing", "held", "failed", "sent"
 };
 
 int
@@ -161,6 +161,7 @@ spool_open_flags(const char *dir, int create)
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
 		return NULL;
 	sp->root = sp->tmp = sp->idem = sp->lockfd = -1;
+	sp->qid = sp->suppress = sp->tracklockfd = -1;
 	for (i = 0; i < SPOOL_NSTATES; i++)
 		sp->dir[i] = -1;
 	gsync_init(&sp->pending_sync);
@@ -175,8 +176,14 @@ spool_open_flags(const char *dir, int create)
 		goto fail;
 	for (i = 0; i < SPOOL_NSTATES; i++)
 		if ((sp->dir[i] = open_subdir(sp->root, state_names[i],
-		    create)) == -1)
+		    create)) == -1 && (i != SPOOL_SENT || create ||
+		    errno != ENOENT))
 			goto fail;
+	/* Attaching to a spool from before delivery records: absent. */
+	if (((sp->qid = open_subdir(sp->root, "qid", create)) == -1 ||
+	    (sp->suppress = open_subdir(sp->root, "suppress", create)) == -1)
+	    && (create || errno != ENOENT))
+		goto fail;
 	return sp;
 fail:
 	spool_close(sp);
@@ -224,6 +231,12 @@ spool_close(struct spool *sp)
 		close(sp->idem);
 	if (sp->lockfd != -1)
 		close(sp->lockfd);
+	if (sp->tracklockfd != -1)
+		close(sp->tracklockfd);
+	if (sp->qid != -1)
+		close(sp->qid);
+	if (sp->suppress != -1)
+		close(sp->suppress);
 	for (i = 0; i < SPOOL_NSTATES; i++)
 		if (sp->dir[i] != -1)
 			close(sp->dir[i]);
@@ -247,6 +260,8 @@ state_dir(struct spool *sp, const char *state)
 		errno = EINVAL;
 		return -1;
 	}
+	if (sp->dir[s] == -1)
+		errno = ENOENT;		/* sent/ of an old spool, attached */
 	return sp->dir[s];
 }
 
@@ -273,7 +288,7 @@ spool_count(struct spool *sp, const char *state)
 	int		 dfd;
 
 	if ((dfd = state_dir(sp, state)) == -1)
-		return -1;
+		return errno == ENOENT ? 0 : -1;
 	if ((d = spool_dir_open(dfd)) == NULL)
 		return -1;
 	for (;;) {
@@ -380,6 +395,11 @@ spool_scan(struct spool *sp, int state, struct spool_entry **vp, size_t *np)
 		errno = EINVAL;
 		return -1;
 	}
+	if (sp->dir[state] == -1) {	/* sent/ of an old spool, attached */
+		*vp = NULL;
+		*np = 0;
+		return 0;
+	}
 	if ((d = spool_dir_open(sp->dir[state])) == NULL)
 		return -1;
 	for (;;) {
@@ -425,6 +445,10 @@ spool_stat(struct spool *sp, int state, const char *id, time_t *due)
 		errno = EINVAL;
 		return -1;
 	}
+	if (sp->dir[state] == -1) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (fstatat(sp->dir[state], id, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return -1;
 	*due = st.st_mtime;
@@ -442,7 +466,8 @@ spool_find(struct spool *sp, const char *id)
 		return -1;
 	}
 	for (i = 0; i < SPOOL_NSTATES; i++)
-		if (fstatat(sp->dir[i], id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (sp->dir[i] != -1 &&
+		    fstatat(sp->dir[i], id, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			return i;
 	errno = ENOENT;
 	return -1;

@@ -10,8 +10,13 @@
  *	processing/	the job spoold is handing to sendmail
  *	held/		jobs kept out of the drain by spoolctl hold
  *	failed/		jobs that failed for good
+ *	sent/		records of jobs handed to sendmail (no message body)
+ *	qid/		Postfix queue id -> job id, one file per queue id
+ *	suppress/	suppressed recipient addresses, one file each
  *	idem/		Idempotency-Key records
  *	spoold.lock	write-locked (fcntl F_SETLK) by the running spoold
+ *	trackd.lock	write-locked (fcntl F_SETLK) by the running trackd
+ *	track.pos	trackd's position in Postfix's log
  *
  * States of job <id>, as the files that exist:
  *
@@ -26,13 +31,19 @@
  *						processing copy
  *	held		held/<id>		spoolctl (release, retry, delete)
  *	failed		failed/<id>		spoolctl (retry, delete)
- *	delivered	(none)			-
+ *	sent		sent/<id>		spoold (expiry), spoolctl delete;
+ *						trackd rewrites it in place
+ *						(outcomes) through tmp/
+ *	(gone)		(none)			-
  *
  * Transitions, each one rename(2) or unlink(2):
  *
  *	tmp -> pending		enqueue (commit point), defer, spoolctl retry
  *	pending -> processing	spoold claims; ENOENT means it lost the race
- *	processing -> (gone)	delivered
+ *	processing -> sent	handed over: sendmail exited 0 (spool_sent
+ *				writes sent/<id>, spool_done unlinks the job)
+ *	sent -> (gone)		older than track_retention (spoold), or
+ *				spoolctl delete
  *	processing -> failed	permanent failure or max attempts
  *	processing -> pending	recovery at spoold start (at-least-once)
  *	pending -> held		spoolctl hold; ENOENT means spoold claimed it
@@ -45,7 +56,13 @@
  * it rewrites only in held/ and failed/ and makes pending jobs due with
  * utimensat(2) (spoold watches pending/ for IN_MOVED_TO and IN_ATTRIB).
  * After a crash a job may exist both in pending/ and processing/ (a
- * deferral cut short): the pending copy is the newer one.
+ * deferral cut short): the pending copy is the newer one.  A crash
+ * between spool_sent and spool_done leaves sent/<id> beside
+ * processing/<id>: recovery puts the job back into pending/ and it is
+ * handed over again (at least once); the second spool_sent keeps the
+ * outcomes already recorded.  Every writer of sent/<id> holds an
+ * exclusive flock(2) on the sent/ directory while it reads, rewrites
+ * and renames (spoold, trackd, spoolctl); readers need no lock.
  *
  * Job file: a header of "key value" lines, an empty line, then the exact
  * message bytes (LF line endings):
@@ -63,6 +80,36 @@
  *
  * Header values never hold CR, LF or NUL; error escapes "\\", control bytes
  * and bytes >= 0x7f as \\, \n, \r, \t, \xHH.
+ *
+ * Record file sent/<id> (no message body, no empty line):
+ *
+ *	mail-relay-sent 1
+ *	id, created, caller, message-id, sender, rcpt..., subject
+ *				as in the job file
+ *	attempts <n>		hand-over attempts, the successful one included
+ *	sent <unix seconds>	hand-over time; 0 while only trackd has
+ *				written the record (see spool_record_outcome)
+ *	seq <n>			highest trackd log position applied, 0 if none
+ *	queue-id <qid>		0 or more: Postfix queue ids of the job
+ *	outcome <i> <status> <attempts> <at> <dsn> <relay> <reply>
+ *				0 or 1 per recipient, <i> its 0-based index
+ *				among the rcpt lines; a recipient without
+ *				one is "queued".  dsn, relay and reply are
+ *				escaped as error is, with space also
+ *				escaped (\x20), "-" for an empty value.
+ *
+ * Queue id map qid/<qid>: "<job id>\n".  Suppression file
+ * suppress/<hex SHA-256 of the normalised address>:
+ *
+ *	mail-relay-suppress 1
+ *	address <normalised address>
+ *	time <unix seconds>
+ *	id <job id, or "-">
+ *	reply <escaped reply, "-" if none>
+ *
+ * track.pos: "mail-relay-track 1\ndev <n>\nino <n>\noffset <n>\nseq <n>\n".
+ * Every one of these files is written to tmp/ under a name that is not a
+ * job id, fsynced, renamed into place, and its directory fsynced.
  */
 #ifndef SPOOL_H
 #define SPOOL_H
@@ -83,6 +130,7 @@ enum spool_state {
 	SPOOL_PROCESSING,
 	SPOOL_HELD,
 	SPOOL_FAILED,
+	SPOOL_SENT,		/* a record, not a job: spool_read refuses it */
 	SPOOL_NSTATES
 };
 
@@ -108,7 +156,7 @@ int		 spool_id_valid(const char *);
 /* Enqueue time of an id in microseconds, 0 if the id is not valid. */
 unsigned long long spool_id_usec(const char *);
 
-/* "pending" ... "failed"; spool_state_parse returns -1 if unknown. */
+/* "pending" ... "sent"; spool_state_parse returns -1 if unknown. */
 const char	*spool_state_name(int);
 int		 spool_state_parse(const char *);
 
@@ -251,5 +299,225 @@ int		 spool_retry(struct spool *, const char *id);
 int		 spool_delete(struct spool *, const char *id, int *state);
 /* Every pending job not yet due becomes due now; returns how many. */
 int		 spool_flush(struct spool *, time_t now);
+
+/*
+ * Delivery records (sent/), written when sendmail exits 0 and followed by
+ * trackd from Postfix's log.  See the record format at the top.
+ */
+#define SPOOL_REPLY_MAX		512	/* longest remote reply kept, bytes */
+#define SPOOL_RELAY_MAX		255	/* longest relay kept */
+#define SPOOL_DSN_MAX		11	/* "5.123.123" */
+#define SPOOL_QID_MAX		32	/* longest Postfix queue id */
+
+/* What Postfix says about one recipient. */
+enum spool_rcpt_status {
+	SPOOL_RCPT_QUEUED,	/* handed over, nothing heard yet */
+	SPOOL_RCPT_DELIVERED,	/* status=sent */
+	SPOOL_RCPT_DEFERRED,	/* status=deferred: Postfix retries */
+	SPOOL_RCPT_BOUNCED,	/* status=bounced */
+	SPOOL_RCPT_EXPIRED,	/* qmgr: status=expired, returned to sender */
+	SPOOL_RCPT_NSTATUS
+};
+/* "queued" ... "expired"; parse returns -1 if unknown. */
+const char	*spool_rcpt_status_name(int);
+int		 spool_rcpt_status_parse(const char *);
+
+/* One outcome as trackd parsed it; strings may be NULL (none). */
+struct spool_outcome {
+	int		 status;	/* SPOOL_RCPT_DELIVERED .. _EXPIRED */
+	const char	*dsn;		/* "5.1.1": [245].n.n, else dropped */
+	const char	*relay;		/* "127.0.0.1[127.0.0.1]:2526" */
+	const char	*reply;		/* the text in parentheses */
+	time_t		 at;		/* time of the log line */
+};
+
+/* A recipient in a record.  Strings are never NULL ("" for none). */
+struct spool_rcpt {
+	const char	*email;		/* as in the job's rcpt line */
+	int		 status;	/* SPOOL_RCPT_* */
+	int		 attempts;	/* outcomes heard: deferrals + final */
+	time_t		 at;		/* last event, 0 if none */
+	const char	*dsn;
+	const char	*relay;
+	const char	*reply;		/* control chars removed, valid UTF-8 */
+};
+
+/*
+ * A message as the API shows it, whatever its state.  For state
+ * SPOOL_SENT it is the record; for a job (spool_record_lookup) every
+ * recipient is "queued", sent is 0 and error the job's last error.
+ * Everything points into storage freed by spool_record_free.
+ */
+struct spool_record {
+	char		  id[SPOOL_ID_LEN + 1];
+	int		  state;	/* SPOOL_PENDING .. SPOOL_SENT */
+	struct spool_env  env;		/* env.rcpt[i] == rcptv[i].email */
+	int		  attempts;	/* job: attempts so far; record: hand-overs */
+	const char	 *error;	/* job's last error, NULL if none */
+	time_t		  sent;		/* hand-over time, 0 if not known */
+	unsigned long long seq;		/* highest outcome seq applied */
+	const char	**qidv;		/* Postfix queue ids, nqid of them */
+	size_t		  nqid;
+	time_t		  next;		/* job: its next attempt; record: 0 */
+	struct spool_rcpt *rcptv;	/* env.nrcpt of them */
+	/* storage */
+	char		 *buf;
+	const char	**rcptp;
+};
+
+/*
+ * spoold, when sendmail exited 0 for job, before spool_done: writes
+ * sent/<id> with the job's header, attempts + 1 and sent = at, durably
+ * (tmp, fsync, rename, fsync sent/).  An existing record for the id (a
+ * hand-over repeated after a crash, or one trackd started) keeps its
+ * outcomes, queue ids and seq.  0, or -1 + errno (the job stays in
+ * processing/ either way; spoold still calls spool_done: it was handed).
+ */
+int		 spool_sent(struct spool *, const struct spool_job *, time_t at);
+/*
+ * Reads sent/<id>.  -1 + errno: EINVAL bad id, ENOENT, EBADMSG not a
+ * valid record.  Free with spool_record_free (also after a failure).
+ */
+int		 spool_record_read(struct spool *, const char *id,
+		    struct spool_record *);
+/* The same parse from memory, for tests and fuzzing. */
+int		 spool_record_parse(struct spool_record *, const char *id,
+		    const void *buf, size_t len);
+/*
+ * The message <id> in whichever state it is: sent/ first (a record wins
+ * over a job being handed over again), then pending/, processing/,
+ * held/, failed/.  -1 + ENOENT when there is none, EINVAL for a bad id.
+ * For relay-fcgi's GET /messages/{id} and the like; the caller checks
+ * rec->env.caller itself.
+ */
+int		 spool_record_lookup(struct spool *, const char *id,
+		    struct spool_record *);
+void		 spool_record_free(struct spool_record *);
+/*
+ * trackd: applies one recipient's outcome to sent/<id> and rewrites it
+ * durably (two fsyncs).  rcpt matches every rcpt line equal to it with the
+ * domain compared case-insensitively; queue_id (may be NULL) is added to
+ * the record's queue ids if new.  seq is trackd's strictly increasing
+ * position of the log line: the record keeps the highest seq applied and
+ * an outcome with seq <= it changes nothing, so a replay after a crash
+ * applies nothing twice.  deferred, delivered and bounced add one
+ * attempt, expired none; a deferred outcome for a recipient that is
+ * already final (delivered, bounced, expired) is ignored.  A NULL dsn,
+ * relay or reply keeps the recipient's previous one.  The reply is
+ * cleaned (control characters removed, invalid UTF-8 bytes as '?', cut
+ * to SPOOL_REPLY_MAX bytes), as is relay (SPOOL_RELAY_MAX); a dsn not
+ * of the form [245].n.n is stored as "".  The queue id map is not touched:
+ * trackd calls spool_qid_put for the cleanup line.
+ * If sent/<id> does not exist yet but the job is in processing/ or
+ * pending/ (Postfix spoke before spoold wrote the record), the record is
+ * created from the job with sent 0; spool_sent completes it.
+ * Returns 0 applied, 1 ignored (seq already applied), -1 + errno: ENOENT
+ * no such message, ESRCH no such recipient in it, EINVAL bad argument.
+ */
+int		 spool_record_outcome(struct spool *, const char *id,
+		    const char *queue_id, const char *rcpt,
+		    const struct spool_outcome *, unsigned long long seq);
+/*
+ * spoold's retention: removes every record whose last change (its mtime:
+ * hand-over or last outcome) is before `before`, with its qid/ entries,
+ * and qid/ entries older than `before` whose record is gone.  Returns
+ * how many records went, -1 + errno.
+ */
+int		 spool_record_expire(struct spool *, time_t before);
+
+/*
+ * The message state the API reports, from the spool state and, for a
+ * record, the recipients.  A pure function:
+ *	pending -> queued, processing -> sending, held -> held,
+ *	failed -> failed (the relay gave up before Postfix);
+ *	sent, while any recipient is still queued or deferred:
+ *	  deferred if one is deferred, else sent;
+ *	sent, once every recipient is final: delivered if all were
+ *	  delivered, bounced if none was (expired counts as bounced),
+ *	  else partially_bounced.
+ * Out-of-range input gives SPOOL_MSG_NSTATES.
+ */
+enum spool_msg_state {
+	SPOOL_MSG_QUEUED,
+	SPOOL_MSG_HELD,
+	SPOOL_MSG_SENDING,
+	SPOOL_MSG_FAILED,
+	SPOOL_MSG_SENT,
+	SPOOL_MSG_DEFERRED,
+	SPOOL_MSG_DELIVERED,
+	SPOOL_MSG_BOUNCED,
+	SPOOL_MSG_PARTIALLY_BOUNCED,
+	SPOOL_MSG_NSTATES
+};
+int		 spool_msg_state(int spool_state, const struct spool_rcpt *,
+		    size_t n);
+/* "queued" ... "partially_bounced", "unknown" out of range. */
+const char	*spool_msg_state_name(int);
+/* spool_msg_state of a record or looked-up message. */
+int		 spool_record_state(const struct spool_record *);
+
+/*
+ * Postfix queue id -> job id, qid/<qid>, written durably, kept until the
+ * record expires.  A queue id is 1 to SPOOL_QID_MAX of [0-9A-Za-z]
+ * (short hex and long queue ids alike).  put replaces an existing entry.
+ * get: 0 with id filled, -1 + ENOENT, EINVAL for a bad qid.
+ */
+int		 spool_qid_valid(const char *);
+int		 spool_qid_put(struct spool *, const char *qid, const char *id);
+int		 spool_qid_get(struct spool *, const char *qid,
+		    char id[SPOOL_ID_LEN + 1]);
+
+/*
+ * Suppression list, suppress/<name>: name is the hex SHA-256 of the
+ * normalised address (local part as given, domain lowercased), so a
+ * check is one fstatat(2) however many are listed.
+ */
+struct spool_suppression {
+	char		 address[320];	/* normalised */
+	time_t		 at;		/* when it was added */
+	char		 id[SPOOL_ID_LEN + 1];	/* the job that bounced, "" if none */
+	char		 reply[SPOOL_REPLY_MAX + 1];	/* "" if none */
+};
+/* Normalises addr into out (local part kept, domain lowercased); 0/-1. */
+int		 spool_addr_normalise(const char *addr, char *out, size_t size);
+/*
+ * Adds or replaces addr (id and reply may be NULL), durably.  EINVAL for
+ * an address that is empty, over 319 bytes, without '@' or with control
+ * characters or spaces.
+ */
+int		 spool_suppress_add(struct spool *, const char *addr, time_t at,
+		    const char *id, const char *reply);
+/* 1 if addr is suppressed, 0 if not, -1 + errno. */
+int		 spool_suppress_check(struct spool *, const char *addr);
+/* 0 with *out filled, -1 + ENOENT when not suppressed. */
+int		 spool_suppress_get(struct spool *, const char *addr,
+		    struct spool_suppression *out);
+/* 0, or -1 + ENOENT when it was not suppressed. */
+int		 spool_suppress_remove(struct spool *, const char *addr);
+/* Every entry, sorted by address; free(*v) after.  0 or -1 + errno. */
+int		 spool_suppress_list(struct spool *, struct spool_suppression **v,
+		    size_t *n);
+/* How many are suppressed, -1 + errno. */
+long		 spool_suppress_count(struct spool *);
+
+/*
+ * trackd.  spool_track_lock locks trackd.lock as spool_lock does
+ * spoold.lock (0, or -1 + EWOULDBLOCK when another trackd runs);
+ * spool_track_running is 1 if another process holds it.  The position in
+ * Postfix's log is kept in track.pos: load returns -1 + ENOENT before
+ * the first save (trackd then starts at the log's end); save writes it
+ * durably (tmp, fsync, rename, fsync root).  Save it only after the
+ * records for the lines it covers are written.
+ */
+struct spool_track_pos {
+	unsigned long long	dev;
+	unsigned long long	ino;
+	unsigned long long	offset;
+	unsigned long long	seq;	/* seq of the last line consumed */
+};
+int		 spool_track_lock(struct spool *);
+int		 spool_track_running(struct spool *);
+int		 spool_track_pos_load(struct spool *, struct spool_track_pos *);
+int		 spool_track_pos_save(struct spool *, const struct spool_track_pos *);
 
 #endif

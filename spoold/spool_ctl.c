@@ -126,6 +126,9 @@ spool_retry(struct spool *sp, const char *id)
 	case SPOOL_PROCESSING:
 		errno = EBUSY;
 		break;
+	case SPOOL_SENT:
+		errno = EALREADY;	/* handed over: not a job any more */
+		break;
 	default:
 		r = retry_rewrite(sp, id, state);
 		break;
@@ -148,6 +151,15 @@ spool_delete(struct spool *sp, const char *id, int *statep)
 		*statep = state;
 	if (state == SPOOL_PROCESSING) {
 		errno = EBUSY;
+		goto done;
+	}
+	if (state == SPOOL_SENT) {	/* a record: its writers' lock too */
+		if (spool_sent_lock(sp) == -1)
+			goto done;
+		r = unlinkat(sp->dir[state], id, 0);
+		spool_sent_unlock(sp);
+		if (r == 0)
+			r = fsync(sp->dir[state]);
 		goto done;
 	}
 	if (unlinkat(sp->dir[state], id, 0) == -1) {

@@ -89,7 +89,18 @@ spool_chown(struct spool *sp, uid_t uid, gid_t gid)
 		if (fchown(sp->dir[i], uid, gid) == -1 ||
 		    chown_entries(sp->dir[i], uid, gid) == -1)
 			return -1;
+	if (fchown(sp->qid, uid, gid) == -1 ||
+	    chown_entries(sp->qid, uid, gid) == -1 ||
+	    fchown(sp->suppress, uid, gid) == -1 ||
+	    chown_entries(sp->suppress, uid, gid) == -1)
+		return -1;
 	if (sp->lockfd != -1 && fchown(sp->lockfd, uid, gid) == -1)
+		return -1;
+	/* trackd's files, when trackd ran as root once. */
+	if ((fchownat(sp->root, SPOOL_TRACK_POS_NAME, uid, gid,
+	    AT_SYMLINK_NOFOLLOW) == -1 && errno != ENOENT) ||
+	    (fchownat(sp->root, SPOOL_TRACK_LOCK_NAME, uid, gid,
+	    AT_SYMLINK_NOFOLLOW) == -1 && errno != ENOENT))
 		return -1;
 	return 0;
 }

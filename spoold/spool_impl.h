@@ -8,6 +8,10 @@
  *	spool_idem.c	Idempotency-Key records
  *	spool_daemon.c	what spoold does
  *	spool_ctl.c	what spoolctl does
+ *	spool_record.c	delivery records in sent/: reading, writing,
+ *			outcomes, expiry, the message state
+ *	spool_track.c	the queue id map, trackd's lock and position
+ *	spool_suppress.c the suppression list
  */
 #ifndef SPOOL_IMPL_H
 #define SPOOL_IMPL_H
@@ -18,6 +22,8 @@
 #include "spool.h"
 
 #define SPOOL_LOCK_NAME	"spoold.lock"	/* in the spool root */
+#define SPOOL_TRACK_LOCK_NAME	"trackd.lock"	/* in the spool root */
+#define SPOOL_TRACK_POS_NAME	"track.pos"	/* in the spool root */
 
 /* A directory fsync shared by every thread that needs one at the time. */
 struct gsync {
@@ -32,8 +38,11 @@ struct spool {
 	int		 root;
 	int		 tmp;
 	int		 idem;
-	int		 dir[SPOOL_NSTATES];
+	int		 dir[SPOOL_NSTATES];	/* sent: -1 if absent (attach) */
+	int		 qid;		/* -1 if absent (attach) */
+	int		 suppress;	/* -1 if absent (attach) */
 	int		 lockfd;
+	int		 tracklockfd;
 	int		 dirty;		/* processing/ has unsynced unlinks */
 	struct gsync	 pending_sync;
 };
@@ -50,6 +59,19 @@ void	 spool_unlink_keep_errno(int dfd, const char *name);
 int	 spool_ishex(int c);
 /* opendir on a dup of dfd, so the spool's own fd stays open. */
 DIR	*spool_dir_open(int dfd);
+/* Escapes s (at most max bytes of it) as error is; space too if sp. */
+char	*spool_escape(const char *s, size_t max, int sp);
+/* Reverses spool_escape in place; -1 on a malformed escape or \x00. */
+int	 spool_unescape(char *s);
+/* Writes len bytes as tmp/<tmpname>, fsyncs, renames to dfd/name, fsyncs dfd. */
+int	 spool_put_file(struct spool *, const char *tmpname, int dfd,
+	    const char *name, const void *buf, size_t len);
+/* Reads a small regular file (at most max bytes) NUL-terminated; free after. */
+int	 spool_slurp(int dfd, const char *name, size_t max, char **out,
+	    size_t *len);
+/* flock on sent/, held by every writer of a record. */
+int	 spool_sent_lock(struct spool *);
+void	 spool_sent_unlock(struct spool *);
 /* Rewrites job into tmp/<id> with attempts, error and mtime. */
 int	 spool_rewrite_tmp(struct spool *, const struct spool_job *,
 	    int attempts, const char *error, time_t mtime);

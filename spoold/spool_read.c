@@ -223,7 +223,9 @@ spool_read(struct spool *sp, int state, const char *id, struct spool_job *job)
 
 	memset(job, 0, sizeof(*job));
 	job->fd = -1;
-	if (state < 0 || state >= SPOOL_NSTATES || !spool_id_valid(id)) {
+	/* sent/ holds records, not jobs: spool_record_read reads them. */
+	if (state < 0 || state >= SPOOL_NSTATES || state == SPOOL_SENT ||
+	    !spool_id_valid(id)) {
 		errno = EINVAL;
 		return -1;
 	}
