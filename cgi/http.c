@@ -18,7 +18,10 @@ http_status_text(int status)
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
+	case 403: return "Forbidden";
 	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default:  return "Unknown";
@@ -37,6 +40,7 @@ http_reply(struct worker *w, int status, const char *extra,
 {
 	const char	*method = http_param(w, "REQUEST_METHOD");
 
+	scrape_count_answer(w->endpoint, status);
 	FCGX_FPrintF(w->req.out,
 	    "Status: %d %s\r\n"
 	    "Content-Type: %s\r\n"
@@ -74,6 +78,7 @@ http_error(struct worker *w, int status, const char *code,
 {
 	struct buf	*b = &w->out;
 
+	scrape_count_error(w->endpoint, code);
 	buf_reset(b);
 	buf_adds(b, "{\"ok\":false,\"error\":\"");
 	json_escape(b, code);

@@ -27,6 +27,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
 
 #define LISTEN_BACKLOG	1024
@@ -63,6 +64,7 @@ relay_load(const char *path, struct relay *r, char *err, size_t errlen)
 void
 relay_free(struct relay *r)
 {
+	scrape_callers_free(&r->counters);
 	tokens_free(&r->tokens);
 	spool_close(r->spool);
 	free(r);
@@ -80,6 +82,7 @@ dispatch(struct worker *w)
 	if (method == NULL || path == NULL)
 		path = "";
 	w->caller = NULL;
+	w->endpoint = scrape_endpoint(path);
 	if (spool_id_new(w->id) == -1)
 		w->id[0] = '\0';
 	if (strcmp(path, "/send") == 0) {
@@ -91,6 +94,12 @@ dispatch(struct worker *w)
 	} else if (strcmp(path, "/health") == 0) {
 		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 			health_handle(w);
+		else
+			http_error(w, 405, "method_not_allowed",
+			    "use GET or HEAD", NULL, "Allow: GET, HEAD\r\n");
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			scrape_handle(w);
 		else
 			http_error(w, 405, "method_not_allowed",
 			    "use GET or HEAD", NULL, "Allow: GET, HEAD\r\n");
@@ -181,6 +190,11 @@ reload(void)
 		free(fresh);
 		return;
 	}
+	if (scrape_callers(&fresh->counters, &fresh->tokens) == -1) {
+		log_warn("reload");
+		relay_free(fresh);
+		return;
+	}
 	pthread_rwlock_wrlock(&relay_lock);
 	old = relay_now;
 	relay_now = fresh;
@@ -264,6 +278,10 @@ main(int argc, char *argv[])
 		    "give -s socket, or start from systemd or spawn-fcgi");
 	listen_fd = sockpath ? open_socket(sockpath) : 0;
 	drop_privileges(relay_now->cfg.user, relay_now->spool);
+	if (metrics_init(relay_now->spool, METRICS_RELAY_FCGI) == -1)
+		log_warn("metrics: counters will not be shown");
+	if (scrape_callers(&relay_now->counters, &relay_now->tokens) == -1)
+		fatal(EX_OSERR, "malloc");
 	pthread_rwlockattr_init(&rwattr);
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "scrape.h"
 #include "spool.h"
 #include "tokens.h"
 
@@ -17,6 +18,7 @@ struct relay {
 	struct cfg	 cfg;
 	struct tokens	 tokens;
 	struct spool	*spool;
+	struct scrape_callers counters;	/* per caller, for /metrics */
 };
 
 struct worker {
@@ -24,6 +26,7 @@ struct worker {
 	const struct relay	*relay;
 	char			 id[SPOOL_ID_LEN + 1];	/* X-Relay-Id */
 	const char		*caller;		/* X-Relay-Caller */
+	int			 endpoint;		/* SCRAPE_*, for /metrics */
 	struct buf		 body;		/* reused from request to request */
 	struct buf		 msg;
 	struct buf		 out;

@@ -223,6 +223,7 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 		goto done;
 	}
 	pending_count++;
+	scrape_count_accepted(r, c, nrcpt);
 	log_info("job=%s caller=%s from=%s rcpt=%zu bytes=%zu queued "
 	    "message-id=<%s>", w->id, c->name, m->from.email, nrcpt,
 	    w->msg.len, msgid);

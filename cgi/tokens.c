@@ -275,3 +275,9 @@ tokens_sender_allowed(const struct caller *c, const char *addr)
 			return 1;
 	return 0;
 }
+
+int
+tokens_equal(const void *a, const void *b, size_t n)
+{
+	return ct_bcmp(a, b, n) == 0;
+}

@@ -35,5 +35,7 @@ void		 tokens_hash(const char *, size_t, unsigned char[TOKENS_HASH_LEN]);
 /* The caller whose token this is, or NULL.  Constant time in the token. */
 const struct caller *tokens_auth(const struct tokens *, const char *, size_t);
 int		 tokens_sender_allowed(const struct caller *, const char *);
+/* 1 when the n bytes are equal; the time taken depends on n only. */
+int		 tokens_equal(const void *, const void *, size_t n);
 
 #endif

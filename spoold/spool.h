@@ -14,6 +14,8 @@
  *	qid/		Postfix queue id -> job id, one file per queue id
  *	suppress/	suppressed recipient addresses, one file each
  *	idem/		Idempotency-Key records
+ *	metrics/	one file of counters per program (metrics.h); not
+ *			durable, remade at every program start
  *	spoold.lock	write-locked (fcntl F_SETLK) by the running spoold
  *	trackd.lock	write-locked (fcntl F_SETLK) by the running trackd
  *	track.pos	trackd's position in Postfix's log
@@ -289,6 +291,17 @@ int		 spool_sync(struct spool *);
  */
 int		 spool_recover(struct spool *, time_t now,
 		    void (*cb)(const char *id, void *), void *arg);
+
+/*
+ * metrics/: open (SPOOL_METRICS_CREATE: read-write, created 0600 with the
+ * directory) or rename a program's counters file; name is a plain file
+ * name.  fd or -1 + errno.
+ */
+#define SPOOL_METRICS_CREATE	1
+int		 spool_metrics_open(struct spool *, const char *name, int flags);
+int		 spool_metrics_rename(struct spool *, const char *from,
+		    const char *to);
+void		 spool_metrics_unlink(struct spool *, const char *name);
 
 /* spoolctl.  -1 + ENOENT when the job is not in the state named. */
 int		 spool_hold(struct spool *, const char *id);	/* pending */

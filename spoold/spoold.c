@@ -36,6 +36,7 @@
 #include "cfg.h"
 #include "deliver.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 
 #define OUTAGE_STREAK	5		/* temporary failures in a row */
@@ -71,6 +72,9 @@ struct daemon {
 	time_t		 paused_since;
 	time_t		 next_maint;
 	time_t		 last_sync;
+	/* for /metrics */
+	uint64_t	*handovers[4];		/* ok, temp, perm, timeout */
+	struct metrics_hist sendmail_time, handover_delay;
 };
 
 static void __attribute__((noreturn))
@@ -571,6 +575,64 @@ settle(struct daemon *d, struct slot *s)
 		log_warn("job=%s delivered but not removed", s->job.id);
 }
 
+/* Bounds of the duration histograms, in microseconds. */
+static const uint64_t sendmail_bounds[] = {
+	5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+	5000000, 10000000, 30000000
+};
+static const uint64_t delay_bounds[] = {
+	10000, 50000, 100000, 500000, 1000000, 5000000, 10000000, 60000000,
+	300000000, 1800000000, 3600000000ULL, 21600000000ULL, 86400000000ULL
+};
+#define NBOUNDS(a)	(sizeof(a) / sizeof((a)[0]))
+
+static void
+metrics_setup(struct daemon *d)
+{
+	static const char *const outcome[4] = {
+		"ok", "temporary", "permanent", "timeout"
+	};
+	int	i;
+
+	if (metrics_init(d->sp, METRICS_SPOOLD) == -1)
+		log_warn("metrics: counters will not be shown");
+	for (i = 0; i < 4; i++)
+		d->handovers[i] = metrics_seriesf(
+		    "mail_relay_handovers_total{outcome=\"%s\"}", outcome[i]);
+	metrics_hist_init(&d->sendmail_time,
+	    "mail_relay_sendmail_duration_seconds", "", sendmail_bounds,
+	    NBOUNDS(sendmail_bounds));
+	metrics_hist_init(&d->handover_delay,
+	    "mail_relay_handover_delay_seconds", "", delay_bounds,
+	    NBOUNDS(delay_bounds));
+}
+
+/* One sendmail run: its outcome, its duration, the job's wait if sent. */
+static void
+count_handover(struct daemon *d, const struct slot *s)
+{
+	unsigned long long	 created = spool_id_usec(s->job.id);
+	struct timespec		 ts;
+	unsigned long long	 now;
+	int			 i;
+
+	if (s->res.timedout)
+		i = 3;
+	else
+		i = s->res.outcome == DELIVER_OK ? 0 :
+		    s->res.outcome == DELIVER_TEMPFAIL ? 1 : 2;
+	metrics_add(d->handovers[i], 1);
+	metrics_hist_observe(&d->sendmail_time,
+	    s->res.ms > 0 ? (uint64_t)s->res.ms * 1000 : 0);
+	if (i != 0 || created == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (unsigned long long)ts.tv_sec * 1000000 +
+	    (unsigned long long)ts.tv_nsec / 1000;
+	metrics_hist_observe(&d->handover_delay,
+	    now > created ? now - created : 0);
+}
+
 /* Records the outcome of a job sent: logged, failed or deferred. */
 static void
 record(struct daemon *d, struct slot *s)
@@ -625,6 +687,7 @@ send_job(struct daemon *d, struct slot **nextp, struct slot **sentp)
 		deliver_wait(run, &cur->res);
 	}
 	settle(d, cur);
+	count_handover(d, cur);
 	outage_account(d, cur->res.outcome);
 	if (other->full && paused_now(d, spool_now(), &wake))
 		unclaim(d, other);
@@ -733,6 +796,7 @@ init(struct daemon *d)
 	}
 	setup_events(d, &set);
 	drop_privileges(d);
+	metrics_setup(d);
 	if ((n = spool_recover(d->sp, spool_now(), recovered, d)) == -1)
 		fatal(EX_IOERR, "recovery in %s", d->cfg->spool);
 	if (spool_idem_purge(d->sp, spool_now()) == -1)

@@ -319,6 +319,7 @@ class Nginx:
         self.procs = procs
         self.name = name
         self.port = free_port()
+        self.metrics_port = free_port()
         self.dir = Path(base) / name
         self.logs = self.dir / "logs"
         self.logs.mkdir(parents=True)
@@ -329,6 +330,8 @@ class Nginx:
             (r"^(\s*)listen 443 ssl;", r"\g<1>listen 127.0.0.1:%d ssl;"
              % self.port),
             (r"^\s*listen \[::\]:443 ssl;\n", ""),
+            (r"^(\s*)listen 127\.0\.0\.1:9425;", r"\g<1>listen 127.0.0.1:%d;"
+             % self.metrics_port),
             (r"/etc/mail-relay/tls/server\.crt", pki.server[0]),
             (r"/etc/mail-relay/tls/server\.key", pki.server[1]),
             (r"/etc/mail-relay/tls/client-ca\.crt", str(pki.ca_crt)),

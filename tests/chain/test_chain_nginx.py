@@ -186,3 +186,29 @@ def test_relay_down_gets_502_in_json(entry):
                  cert=entry.pki.good, body=mail(), headers=entry.relay.auth())
     assert_nginx_error(r, 502, "relay_unavailable")
     assert int(r.header("Retry-After")) > 0
+
+
+def http_get(port, path, source="127.0.0.1"):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15,
+                                      source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_metrics_server_answers_loopback_and_refuses_other_addresses(entry):
+    status, ctype, text = http_get(entry.on.metrics_port, "/metrics")
+    assert status == 200, text
+    assert ctype.startswith("text/plain; version=0.0.4")
+    assert 'mail_relay_up{program="relay-fcgi"} 1' in text
+    status, ctype, text = http_get(entry.on.metrics_port, "/metrics",
+                                   source="127.0.0.2")
+    assert status == 403 and '"error":"forbidden"' in text, text
+    assert "mail_relay" not in text
+    # Only /metrics is served there: /send is not reachable without TLS.
+    status, _, text = http_get(entry.on.metrics_port, "/send")
+    assert status == 404, text
