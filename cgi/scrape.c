@@ -181,8 +181,7 @@ scrape_count_accepted(const struct relay *r, const struct caller *c,
 long
 scrape_suppressed(const struct relay *r)
 {
-	(void)r;
-	return -1;	/* until the spool keeps a suppression list */
+	return spool_suppress_count(r->spool);
 }
 
 /* ---- rendering ---- */

@@ -97,6 +97,7 @@ def test_counters_after_a_known_sequence(relay):
     assert m['mail_relay_queue_jobs{state="failed"}'] == 1
     assert m['mail_relay_queue_jobs{state="pending"}'] == 0
     assert m['mail_relay_queue_oldest_due_age_seconds'] == 0
+    assert m['mail_relay_suppressed_addresses'] == 0
     assert m['mail_relay_up{program="relay-fcgi"}'] == 1
     assert m['mail_relay_up{program="spoold"}'] == 1
     assert m['mail_relay_up{program="trackd"}'] == 0
