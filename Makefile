@@ -28,7 +28,7 @@ CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wpointer-arith \
 	   -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
 	   -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
-	   -pthread -MMD -MP -Icgi -Ispoold
+	   -pthread -MMD -MP -Icgi -Ispoold -Itrackd
 CFLAGS	+= $(shell $(PKG_CONFIG) --cflags libcjson libbsd-overlay libmd fcgi 2>/dev/null)
 CFLAGS	+= $(SANFLAGS)
 LDFLAGS	+= -pie -Wl,-z,relro,-z,now -Wl,--as-needed -pthread $(SANFLAGS)
@@ -36,7 +36,7 @@ LDLIBS	+= $(shell $(PKG_CONFIG) --libs libcjson libbsd-overlay libmd 2>/dev/null
 
 MAINS	= cgi/relay-fcgi.c cgi/relay-token.c spoold/spoold.c spoold/spoolctl.c \
 	  tests/fake-sendmail.c tests/build-message.c
-LIBSRCS	= $(filter-out $(MAINS), $(wildcard cgi/*.c spoold/*.c))
+LIBSRCS	= $(filter-out $(MAINS), $(wildcard cgi/*.c spoold/*.c trackd/*.c))
 LIBOBJS	= $(LIBSRCS:.c=.o)
 LIB	= libmailrelay.a
 PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl
@@ -135,7 +135,8 @@ install: all
 	    $(DESTDIR)$(EXAMPLEDIR)/opendkim
 
 clean: bench-clean
-	rm -f $(LIB) cgi/*.o cgi/*.d spoold/*.o spoold/*.d tests/*.o tests/*.d \
+	rm -f $(LIB) cgi/*.o cgi/*.d spoold/*.o spoold/*.d trackd/*.o trackd/*.d \
+	    tests/*.o tests/*.d \
 	    $(PROGS) $(UNITS) tests/fake-sendmail tests/build-message
 
 # Keep intermediate objects (unit and fuzz harness .o files) between runs.
@@ -147,4 +148,4 @@ bench: all
 	sh bench/run.sh
 
 -include bench/bench.mk $(wildcard tests/fuzz/*.mk tests/*.mk)
--include $(wildcard cgi/*.d spoold/*.d tests/*.d)
+-include $(wildcard cgi/*.d spoold/*.d trackd/*.d tests/*.d)

@@ -474,15 +474,28 @@ class Relay:
 
 class Sink:
     """A loopback SMTP server (aiosmtpd) that keeps every message: the
-    envelope and the raw bytes as received."""
+    envelope and the raw bytes as received.  `answers` maps a recipient
+    address (lower case) to the reply its RCPT TO gets, e.g. "550 5.1.1
+    <b@dest.test>: no such user here" or "451 4.3.0 try again later";
+    every other recipient is accepted.  Tests change it while running."""
 
     def __init__(self):
         from aiosmtpd.controller import Controller
         self.messages = []
+        self.answers = {}
         self.lock = threading.Lock()
         sink = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address,
+                                  rcpt_options):
+                with sink.lock:
+                    answer = sink.answers.get(address.lower())
+                if answer and not answer.startswith("250"):
+                    return answer
+                envelope.rcpt_tos.append(address)
+                return "250 2.1.5 Ok"
+
             async def handle_DATA(self, server, session, envelope):
                 raw = envelope.original_content or envelope.content
                 with sink.lock:

@@ -24,11 +24,11 @@ FUZZ_OUT	= $(FUZZ_DIR)/fuzz_out
 FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
 		  -fno-omit-frame-pointer
 FUZZ_CFLAGS	= -g -O1 -std=gnu11 -Wall -Wextra -Werror -pthread \
-		  -Icgi -Ispoold -I$(FUZZ_DIR) $(FUZZ_SAN) \
+		  -Icgi -Ispoold -Itrackd -I$(FUZZ_DIR) $(FUZZ_SAN) \
 		  $(shell $(PKG_CONFIG) --cflags libcjson libbsd-overlay libmd)
 FUZZ_LDLIBS	= $(shell $(PKG_CONFIG) --libs libcjson libbsd-overlay libmd) \
 		  -pthread
-FUZZ_NAMES	= req build addr mime spool cfg tokens
+FUZZ_NAMES	= req build addr mime spool cfg tokens trackd
 FUZZ_BINS	= $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_LIBOBJS	= $(LIBSRCS:%.c=$(FUZZ_OBJDIR)/%.o)
 FUZZ_LIB	= $(FUZZ_OBJDIR)/libfuzzrelay.a
@@ -38,6 +38,7 @@ FUZZ_OPTS_req	= -max_len=16384 -dict=$(FUZZ_DIR)/json.dict
 FUZZ_OPTS_build	= -max_len=8192
 FUZZ_OPTS_spool	= -max_len=8192
 FUZZ_OPTS_cfg	= -max_len=4096 -dict=$(FUZZ_DIR)/cfg.dict
+FUZZ_OPTS_trackd = -max_len=4096 -dict=$(FUZZ_DIR)/trackd.dict
 
 fuzz-build: $(FUZZ_BINS)
 
