@@ -4,12 +4,12 @@
  *
  * One poll() covers a signalfd (TERM, INT, HUP), an inotify watch on
  * pending/ and the time of the next due job; idle, spoold sleeps in it.
- * The pending jobs are indexed in memory (id and due time), built by a
- * full scan at start, on IN_Q_OVERFLOW, on SIGHUP and hourly, and kept
- * current by inotify events; every claim is checked against the file
- * itself, so a stale index entry costs a stat, never a wrong delivery.
- * One sendmail runs at a time; while it runs, spoold records the job
- * before and claims the job after (send_job).
+ * The pending jobs are indexed in memory (pindex.h), built by a full scan
+ * at start, on IN_Q_OVERFLOW, on SIGHUP and hourly, and kept current by
+ * inotify events; every claim is checked against the file itself, so a
+ * stale index entry costs a stat, never a wrong delivery.  One sendmail
+ * runs at a time; while it runs, spoold finishes the job sent before and
+ * claims the job after (send_job).
  */
 #define _GNU_SOURCE
 #include <sys/inotify.h>
@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -37,31 +36,18 @@
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
+#include "pindex.h"
 #include "spool.h"
 
 #define OUTAGE_STREAK	5		/* temporary failures in a row */
 #define MAINT_INTERVAL	3600		/* idem purge + full rescan */
 #define LOG_REASON_MAX	512
-#define Q_MIN		256		/* index entries kept however short */
-
-/* The in-memory index of pending/: sorted by id, dead entries skipped. */
-struct qent {
-	char	 id[SPOOL_ID_LEN + 1];
-	char	 dead;
-	time_t	 due;
-	time_t	 not_before;	/* after a failed state change */
-};
-
-struct queue {
-	struct qent	*v;
-	size_t		 n, cap, ndead, lo;	/* lo: no live entry before */
-};
 
 struct daemon {
 	const char	*cfgpath;
 	struct cfg	*cfg;
 	struct spool	*sp;
-	struct queue	 q;
+	struct pindex	 pending;	/* the index of pending/ */
 	int		 sigfd, inofd;
 	int		 once;
 	int		 want_term, want_reload, want_rescan;
@@ -86,148 +72,20 @@ usage(void)
 
 /* ---- the index ---- */
 
-static size_t
-q_search(const struct queue *q, const char *id, int *found)
-{
-	size_t	lo = 0, hi = q->n, mid;
-	int	c;
-
-	*found = 0;
-	if (q->n > 0 && strcmp(q->v[q->n - 1].id, id) < 0)
-		return q->n;		/* the usual case: a new job */
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if ((c = strcmp(q->v[mid].id, id)) == 0) {
-			*found = 1;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int
-q_put(struct queue *q, const char *id, time_t due)
-{
-	struct qent	*nv;
-	size_t		 i, ncap;
-	int		 found;
-
-	i = q_search(q, id, &found);
-	if (found) {
-		if (q->v[i].dead) {
-			q->ndead--;
-			q->v[i].not_before = 0;
-		}
-		q->v[i].dead = 0;
-		q->v[i].due = due;
-	} else {
-		if (q->n == q->cap) {
-			ncap = q->cap ? q->cap * 2 : Q_MIN;
-			if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL)
-				return -1;
-			q->v = nv;
-			q->cap = ncap;
-		}
-		memmove(&q->v[i + 1], &q->v[i], (q->n - i) * sizeof(*q->v));
-		memcpy(q->v[i].id, id, sizeof(q->v[i].id));
-		q->v[i].dead = 0;
-		q->v[i].due = due;
-		q->v[i].not_before = 0;
-		q->n++;
-	}
-	if (i < q->lo)
-		q->lo = i;
-	return 0;
-}
-
-static void
-q_compact(struct queue *q)
-{
-	size_t	i, k = 0;
-
-	for (i = 0; i < q->n; i++)
-		if (!q->v[i].dead)
-			q->v[k++] = q->v[i];
-	q->n = k;
-	q->ndead = 0;
-	q->lo = 0;
-}
-
-static void
-q_kill(struct queue *q, size_t i)
-{
-	if (q->v[i].dead)
-		return;
-	q->v[i].dead = 1;
-	q->ndead++;
-	if (q->ndead > 256 && q->ndead > q->n / 2)
-		q_compact(q);
-}
-
-/*
- * Once a backlog has drained, the index gives its memory back: its size
- * follows the queue, not the longest queue spoold has seen.
- */
-static void
-q_shrink(struct queue *q)
-{
-	struct qent	*nv;
-	size_t		 live = q->n - q->ndead, ncap;
-
-	if (q->cap <= Q_MIN || live > q->cap / 8)
-		return;
-	q_compact(q);
-	ncap = live * 2 > Q_MIN ? live * 2 : Q_MIN;
-	if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL)
-		return;
-	q->v = nv;
-	q->cap = ncap;
-	malloc_trim(0);		/* and the heap the last rescan grew */
-}
-
-static void
-q_clear(struct queue *q)
-{
-	q->n = q->ndead = q->lo = 0;
-}
-
-/*
- * The oldest job due at now, or -1; *next gets the earliest due time of
- * the others (0 if none).
- */
-static long
-q_pick(struct queue *q, time_t now, time_t *next)
-{
-	size_t	i;
-	time_t	due;
-
-	*next = 0;
-	while (q->lo < q->n && q->v[q->lo].dead)
-		q->lo++;
-	for (i = q->lo; i < q->n; i++) {
-		if (q->v[i].dead)
-			continue;
-		due = q->v[i].due > q->v[i].not_before ? q->v[i].due :
-		    q->v[i].not_before;
-		if (due <= now)
-			return (long)i;
-		if (*next == 0 || due < *next)
-			*next = due;
-	}
-	return -1;
-}
-
 /*
  * A job whose state change failed (unreadable, disk full) is put back;
  * the index keeps it out of the drain for a while so spoold does not
  * spin on it.
  */
 static void
-q_delay(struct daemon *, const char *);
+hold_off(struct daemon *d, const char *id)
+{
+	time_t	now = spool_now();
+
+	/* On failure, the next rescan finds it. */
+	(void)pindex_hold_off(&d->pending, id, now,
+	    now + d->cfg->backoff_initial);
+}
 
 static void
 rescan(struct daemon *d)
@@ -240,9 +98,9 @@ rescan(struct daemon *d)
 		log_warn("cannot scan pending");
 		return;
 	}
-	q_clear(&d->q);
+	pindex_clear(&d->pending);
 	for (i = 0; i < n; i++)
-		if (q_put(&d->q, v[i].id, v[i].due) == -1) {
+		if (pindex_put(&d->pending, v[i].id, v[i].due) == -1) {
 			log_warn("rescan");
 			break;
 		}
@@ -285,8 +143,9 @@ read_inotify(struct daemon *d)
 			}
 			if (ev->len == 0 || !spool_id_valid(ev->name))
 				continue;
-			if (spool_stat(d->sp, SPOOL_PENDING, ev->name, &due)
-			    == 0 && q_put(&d->q, ev->name, due) == -1)
+			if (spool_stat(d->sp, SPOOL_PENDING, ev->name,
+			    &due) == 0 &&
+			    pindex_put(&d->pending, ev->name, due) == -1)
 				d->want_rescan = 1;
 		}
 	}
@@ -377,20 +236,6 @@ now_ceil(void)
 	return ts.tv_sec + (ts.tv_nsec > 0);
 }
 
-static void
-q_delay(struct daemon *d, const char *id)
-{
-	time_t	now = spool_now();
-	int	found;
-	size_t	i;
-
-	if (q_put(&d->q, id, now) == -1)
-		return;			/* the next rescan finds it */
-	i = q_search(&d->q, id, &found);
-	if (found)
-		d->q.v[i].not_before = now + d->cfg->backoff_initial;
-}
-
 /* Puts a claimed job back into pending/ after a failed state change. */
 static void
 put_back(struct daemon *d, const char *id)
@@ -399,7 +244,7 @@ put_back(struct daemon *d, const char *id)
 		log_warn("job=%s cannot put back; recovered at restart", id);
 		return;
 	}
-	q_delay(d, id);
+	hold_off(d, id);
 }
 
 static void
@@ -490,7 +335,7 @@ outage_account(struct daemon *d, enum deliver_outcome outcome)
 
 /* A job claimed and read: the next to go, or the last one sent. */
 struct slot {
-	int			 full;
+	int			 has_job;	/* job and res are set */
 	struct spool_job	 job;
 	struct deliver_result	 res;
 };
@@ -502,7 +347,7 @@ claim_job(struct daemon *d, const char *id, struct slot *s)
 	if (spool_claim(d->sp, id) == -1) {
 		if (errno != ENOENT) {
 			log_warn("job=%s cannot claim", id);
-			q_delay(d, id);
+			hold_off(d, id);
 		}
 		return 0;
 	}
@@ -517,7 +362,7 @@ claim_job(struct daemon *d, const char *id, struct slot *s)
 		}
 		return 0;
 	}
-	s->full = 1;
+	s->has_job = 1;
 	return 1;
 }
 
@@ -540,24 +385,23 @@ take_job(struct daemon *d, struct slot *s, time_t *wake)
 {
 	char	id[SPOOL_ID_LEN + 1];
 	time_t	now = spool_now(), due;
-	long	i;
 
 	for (;;) {
 		*wake = 0;
 		if (paused_now(d, now, wake) ||
-		    (i = q_pick(&d->q, now, wake)) == -1)
+		    !pindex_first_due(&d->pending, now, id, wake))
 			return 0;
-		memcpy(id, d->q.v[i].id, sizeof(id));
 		/* The index may be stale: the file's mtime decides. */
 		if (spool_stat(d->sp, SPOOL_PENDING, id, &due) == -1) {
-			q_kill(&d->q, (size_t)i);
+			pindex_remove(&d->pending, id);
 			continue;
 		}
 		if (due > now) {
-			d->q.v[i].due = due;
+			/* An update in place: it cannot fail. */
+			(void)pindex_put(&d->pending, id, due);
 			continue;
 		}
-		q_kill(&d->q, (size_t)i);
+		pindex_remove(&d->pending, id);
 		if (claim_job(d, id, s))
 			return 1;
 	}
@@ -565,11 +409,11 @@ take_job(struct daemon *d, struct slot *s, time_t *wake)
 
 /*
  * Right after sendmail exits, a delivered job leaves the spool, so that a
- * crash from here on cannot send it again.  The rest of its record (the
+ * crash from here on cannot send it again.  The rest (finish_job: the
  * log line, the close) waits until the next sendmail runs.
  */
 static void
-settle(struct daemon *d, struct slot *s)
+unlink_delivered(struct daemon *d, struct slot *s)
 {
 	if (s->res.outcome == DELIVER_OK && spool_done(d->sp, s->job.id) == -1)
 		log_warn("job=%s delivered but not removed", s->job.id);
@@ -633,9 +477,13 @@ count_handover(struct daemon *d, const struct slot *s)
 	    now > created ? now - created : 0);
 }
 
-/* Records the outcome of a job sent: logged, failed or deferred. */
+/*
+ * Finishes a job sent: logs a delivery, moves a permanent failure into
+ * failed/, a temporary one back into pending/ (or into failed/ after
+ * max_attempts); the slot is empty after.
+ */
 static void
-record(struct daemon *d, struct slot *s)
+finish_job(struct daemon *d, struct slot *s)
 {
 	switch (s->res.outcome) {
 	case DELIVER_OK:
@@ -649,7 +497,7 @@ record(struct daemon *d, struct slot *s)
 		break;
 	}
 	spool_job_free(&s->job);
-	s->full = 0;
+	s->has_job = 0;
 }
 
 /* A job claimed but not sent goes back to pending/. */
@@ -658,16 +506,16 @@ unclaim(struct daemon *d, struct slot *s)
 {
 	put_back(d, s->job.id);
 	spool_job_free(&s->job);
-	s->full = 0;
+	s->has_job = 0;
 }
 
 /*
  * Sends the job in *nextp.  Sending is serial, but spoold's own work is
- * kept out of its way: while sendmail runs, the outcome of the job sent
- * before (*sentp) is recorded and that slot takes the following job, so
- * the next sendmail starts as soon as this one exits.  Only the removal
- * of a delivered job comes first.  On return *sentp is the job just sent
- * and *nextp the following one, if any.
+ * kept out of its way: while sendmail runs, the job sent before (*sentp)
+ * is finished and that slot takes the following job, so the next
+ * sendmail starts as soon as this one exits.  Only the removal of a
+ * delivered job comes first.  On return *sentp is the job just sent and
+ * *nextp the following one, if any.
  */
 static void
 send_job(struct daemon *d, struct slot **nextp, struct slot **sentp)
@@ -680,16 +528,16 @@ send_job(struct daemon *d, struct slot **nextp, struct slot **sentp)
 	    cur->job.attempts + 1, cur->job.env.sender, cur->job.env.nrcpt);
 	run = deliver_start(d->cfg->sendmail_argv, &cur->job,
 	    d->cfg->sendmail_timeout, &cur->res);
-	if (other->full)
-		record(d, other);
+	if (other->has_job)
+		finish_job(d, other);
 	if (run != NULL) {
 		(void)take_job(d, other, &wake);
 		deliver_wait(run, &cur->res);
 	}
-	settle(d, cur);
+	unlink_delivered(d, cur);
 	count_handover(d, cur);
 	outage_account(d, cur->res.outcome);
-	if (other->full && paused_now(d, spool_now(), &wake))
+	if (other->has_job && paused_now(d, spool_now(), &wake))
 		unclaim(d, other);
 	*nextp = other;
 	*sentp = cur;
@@ -804,7 +652,7 @@ init(struct daemon *d)
 	d->next_maint = spool_now() + MAINT_INTERVAL;
 	rescan(d);
 	log_info("started: spool %s, %zu pending, %d recovered",
-	    d->cfg->spool, d->q.n - d->q.ndead, n);
+	    d->cfg->spool, pindex_count(&d->pending), n);
 }
 
 static int
@@ -854,7 +702,7 @@ sync_done(struct daemon *d, int idle)
 /*
  * The loop: take in what happened, send the oldest due job, and sleep in
  * poll only when nothing is due.  It logs and carries on; it never dies.
- * On the way out, the last outcome is recorded and a job claimed but not
+ * On the way out, the last job sent is finished and a job claimed but not
  * sent goes back to pending/.
  */
 static void
@@ -872,17 +720,17 @@ loop(struct daemon *d)
 			reload(d);
 		if (d->want_rescan)
 			rescan(d);
-		if (next->full || take_job(d, next, &wake)) {
+		if (next->has_job || take_job(d, next, &wake)) {
 			send_job(d, &next, &sent);
 			sync_done(d, 0);
 			continue;
 		}
-		if (sent->full)
-			record(d, sent);
+		if (sent->has_job)
+			finish_job(d, sent);
 		if (d->once)
 			break;
 		sync_done(d, 1);
-		q_shrink(&d->q);
+		pindex_shrink(&d->pending);
 		if (spool_now() >= d->next_maint) {
 			maintenance(d);
 			continue;
@@ -891,9 +739,9 @@ loop(struct daemon *d)
 			wake = d->next_maint;
 		wait_events(d, poll_ms(wake));
 	}
-	if (sent->full)
-		record(d, sent);
-	if (next->full)
+	if (sent->has_job)
+		finish_job(d, sent);
+	if (next->has_job)
 		unclaim(d, next);
 }
 
@@ -940,7 +788,7 @@ main(int argc, char *argv[])
 		log_warn("fsync processing");
 	log_info("exiting%s", d.want_term ? " on signal" : "");
 	spool_close(d.sp);
-	free(d.q.v);
+	pindex_free(&d.pending);
 	free(d.cfg);
 	return EX_OK;
 }
