@@ -339,7 +339,7 @@ def test_memory_goes_back_after_a_backlog(sp):
     assert sp.stop(p) == 0
     sp.add_many(4000)
     p = sp.start()
-    wait_for(lambda: not sp.jobs() and not sp.jobs("processing"), 30,
+    wait_for(lambda: not sp.jobs() and not sp.jobs("processing"), 120,
              "drained")
     time.sleep(0.3)
     # The index of 4,000 jobs and the listing that built it took ~350 kB.
