@@ -29,6 +29,6 @@ health_handle(struct worker *w)
 		http_reply(w, 200, NULL, "text/plain", "ok\n", 3);
 		return;
 	}
-	http_reply(w, 503, "Retry-After: 30\r\n", "text/plain", why,
+	http_reply(w, 503, HTTP_RETRY_AFTER, "text/plain", why,
 	    (size_t)n);
 }

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* The extra header line of every 503: try again in 30 s. */
+#define HTTP_RETRY_AFTER	"Retry-After: 30\r\n"
+
 struct worker;
 
 const char	*http_param(const struct worker *, const char *);

@@ -3,10 +3,11 @@
  *
  *	relay-fcgi [-dv] [-c config] [-s socket] [-n workers]
  *
- * Phases: arguments; init (config, tokens, spool, socket, privileges: may
- * die); serve (worker threads accept and answer; must not die); signals
- * (the main thread waits for HUP, to reload, and TERM/INT, to finish the
- * requests in hand and exit 0).
+ * Phases: arguments; init (config, tokens, spool, socket, privileges,
+ * the worker threads: may die); serve (the workers accept and answer; a
+ * failed accept backs off, nothing dies); signals (the main thread waits
+ * for HUP, to reload, and TERM/INT, to finish the requests in hand and
+ * exit 0).
  */
 #define _GNU_SOURCE
 
@@ -15,9 +16,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
-#include <grp.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "priv.h"
 #include "relay.h"
 
 #define LISTEN_BACKLOG	1024
@@ -113,8 +113,6 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
-	if (FCGX_InitRequest(&w->req, listen_fd, 0) != 0)
-		fatalx(EX_OSERR, "FCGX_InitRequest failed");
 	for (;;) {
 		if (FCGX_Accept_r(&w->req) < 0) {
 			/* EMFILE and the like: back off, then carry on. */
@@ -157,21 +155,17 @@ open_socket(const char *path)
 static void
 drop_privileges(const char *user, struct spool *spool)
 {
-	struct passwd	*pw;
+	uid_t	uid;
+	gid_t	gid;
 
-	if (getuid() != 0 || *user == '\0')
+	if (geteuid() != 0 || *user == '\0')
 		return;
-	if ((pw = getpwnam(user)) == NULL)
+	if (priv_lookup(user, &uid, &gid) == -1)
 		fatalx(EX_NOUSER, "user %s: unknown", user);
-	if (spool_chown(spool, pw->pw_uid, pw->pw_gid) == -1)
+	if (spool_chown(spool, uid, gid) == -1)
 		fatal(EX_OSERR, "cannot give the spool to %s", user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+	if (priv_drop(uid, gid) == -1)
 		fatal(EX_OSERR, "cannot drop privileges to %s", user);
-	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
-	    getgid() != pw->pw_gid || getegid() != pw->pw_gid)
-		fatalx(EX_OSERR, "privileges not dropped");
 }
 
 static void
@@ -217,6 +211,9 @@ start_workers(int n)
 	for (i = 0; i < n; i++) {
 		if ((w = calloc(1, sizeof(*w))) == NULL)
 			fatal(EX_OSERR, "calloc");
+		/* Here, where dying is still allowed, not in the worker. */
+		if (FCGX_InitRequest(&w->req, listen_fd, 0) != 0)
+			fatalx(EX_OSERR, "FCGX_InitRequest failed");
 		if (pthread_create(&t, &attr, worker_main, w) != 0)
 			fatalx(EX_OSERR, "pthread_create failed");
 	}
@@ -287,8 +284,9 @@ main(int argc, char *argv[])
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&relay_lock, &rwattr);
 
-	/* serve */
 	start_workers(workers);
+
+	/* serve: the workers, from here on */
 	log_info("serving with %d workers on %s", workers,
 	    sockpath ? sockpath : "fd 0");
 

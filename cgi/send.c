@@ -2,9 +2,15 @@
  * send: POST /send.  Authenticate, check the request, build the message
  * once, and answer 202 only after the job is durably in pending/.
  *
- * Order of checks: 401 (token), 415 (type), 411/413 (length, before the
- * body is read), 400 (body), 503 (spool full), 200/409 (Idempotency-Key),
- * 503 (spool unwritable), 202.
+ * Order of checks, the first that fails answers (codes in errors.h):
+ * 401 (token); 415 (Content-Type); 411, 400, 413 (Content-Length missing,
+ * not a number, above max_body: before the body is read); 400 (a body
+ * shorter than that); 400 (a malformed Idempotency-Key); 400, or 500 out
+ * of memory (the body: JSON and fields, req_parse); 400 (a sender the
+ * caller may not use); 503 (spool full); with an Idempotency-Key, 200
+ * (the same body again), 409 (another body) or 503 (the key store
+ * fails); 500 (out of memory building the message); 503 (spool not
+ * writable); 202.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -27,7 +33,6 @@
 
 #define TOKEN_MAX		512
 #define IDEM_KEY_MAX		255
-#define RETRY_AFTER		"Retry-After: 30\r\n"
 
 /*
  * How many jobs pending/ holds.  A count reads the whole directory, so it
@@ -219,7 +224,8 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	if (spool_enqueue(r->spool, &env, w->msg.data, w->msg.len) == -1) {
 		log_warn("job=%s caller=%s enqueue", w->id, c->name);
 		http_error(w, 503, "spool_unavailable",
-		    "the spool cannot take the message now", NULL, RETRY_AFTER);
+		    "the spool cannot take the message now", NULL,
+		    HTTP_RETRY_AFTER);
 		goto done;
 	}
 	pending_count++;
@@ -262,7 +268,8 @@ enqueue_once(struct worker *w, const struct caller *c, const struct mail *m,
 	default:
 		log_warn("job=%s idempotency store", w->id);
 		http_error(w, 503, "spool_unavailable",
-		    "the spool cannot take the message now", NULL, RETRY_AFTER);
+		    "the spool cannot take the message now", NULL,
+		    HTTP_RETRY_AFTER);
 		return;
 	}
 	if (enqueue(w, c, m) == -1) {
@@ -344,7 +351,7 @@ send_handle(struct worker *w)
 	else if (pending_estimate(r->spool, time(NULL)) >=
 	    (long)r->cfg.max_pending)
 		reject(w, 503, "spool_full", "too many messages are waiting; "
-		    "try again later", NULL, RETRY_AFTER);
+		    "try again later", NULL, HTTP_RETRY_AFTER);
 	else if (key != NULL)
 		enqueue_once(w, c, &m, key);
 	else if (enqueue(w, c, &m) == 0)

@@ -5,12 +5,11 @@
  * with utimensat, and never touches processing/.  It works whether or not
  * spoold runs.
  */
-#define _GNU_SOURCE		/* setresuid */
+#define _GNU_SOURCE
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "priv.h"
 #include "spool.h"
 
 #define EX_BADID	EX_USAGE	/* not a job id at all */
@@ -579,19 +579,29 @@ parse_opts(struct ctl *c, const char *cmd, int argc, char **argv,
 	return n;
 }
 
-/* Root works on a spool as the spool's owner, so files stay readable. */
+/*
+ * Root works on a spool as the spool's owner, so files stay readable.  If
+ * it cannot become the owner, it stops rather than go on as root.
+ */
 static void
 become_owner(struct spool *sp)
 {
 	uid_t	uid;
 	gid_t	gid;
 
-	if (geteuid() != 0 || spool_owner(sp, &uid, &gid) == -1 || uid == 0)
+	if (geteuid() != 0)
 		return;
-	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(uid, uid, uid) == -1) {
-		fprintf(stderr, "spoolctl: cannot become the spool's owner: "
-		    "%s\n", strerror(errno));
+	if (spool_owner(sp, &uid, &gid) == -1) {
+		fprintf(stderr, "spoolctl: cannot find the spool's owner, "
+		    "not going on as root: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+	if (uid == 0)
+		return;			/* root's own spool: nothing to give up */
+	if (priv_drop(uid, gid) == -1) {
+		fprintf(stderr, "spoolctl: cannot become the spool's owner "
+		    "(uid %lu), not going on as root: %s\n",
+		    (unsigned long)uid, strerror(errno));
 		exit(EX_OSERR);
 	}
 }

@@ -19,10 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pindex.h"
+#include "priv.h"
 #include "spool.h"
 
 #define OUTAGE_STREAK	5		/* temporary failures in a row */
@@ -563,24 +562,17 @@ recovered(const char *id, void *arg)
 static void
 drop_privileges(struct daemon *d)
 {
-	struct passwd	*pw;
-	uid_t		 r, e, s;
-	gid_t		 rg, eg, sg;
+	uid_t	uid;
+	gid_t	gid;
 
 	if (geteuid() != 0 || d->cfg->user[0] == '\0')
 		return;
-	if ((pw = getpwnam(d->cfg->user)) == NULL)
+	if (priv_lookup(d->cfg->user, &uid, &gid) == -1)
 		fatalx(EX_NOUSER, "unknown user %s", d->cfg->user);
-	if (spool_chown(d->sp, pw->pw_uid, pw->pw_gid) == -1)
+	if (spool_chown(d->sp, uid, gid) == -1)
 		fatal(EX_OSERR, "chown %s", d->cfg->spool);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+	if (priv_drop(uid, gid) == -1)
 		fatal(EX_OSERR, "cannot drop privileges to %s", d->cfg->user);
-	if (getresuid(&r, &e, &s) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
-	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
-	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid)
-		fatalx(EX_OSERR, "privileges not dropped");
 	log_debug("running as %s", d->cfg->user);
 }
 

@@ -2,7 +2,8 @@
 
 relay-fcgi and spoold started as root with `user =` (a test user made with
 useradd, removed afterwards) run, in every thread, as that user and its
-group only, with no capabilities; they work under no_new_privs (what
+group only, with no capabilities; spoolctl run by root works as the
+spool's owner, and stops rather than go on as root when it cannot; they work under no_new_privs (what
 NoNewPrivileges=yes gives them under systemd); the spool is 0700
 directories and 0600 files whatever the umask; the FastCGI socket is 0660;
 the user they run as cannot read a DKIM key kept as the README says; and
@@ -22,7 +23,7 @@ import pytest
 
 from relaystack import (RELAY_FCGI, ROOT, SPOOLD, Stack, make_token,
                         wait_for)
-from spoolhelp import Spool
+from spoolhelp import SPOOLCTL, Spool
 
 USER = "mrelaytest"
 MSG = {"from": "app@example.org", "to": "rcpt@example.net",
@@ -248,6 +249,62 @@ def test_work_under_no_new_privs(user):
                              for n in os.listdir(s.outbox)), 5, "delivery")
     finally:
         s.close()
+
+
+def owned_spool(uid, gid):
+    """A spool with one failed job, every file of it owned by the user."""
+    base = world_traversable_dir()
+    sp = Spool(base)
+    jid = sp.add(state="failed", attempts=1, error="exit 67: no such user")
+    for dirpath, dirs, files in os.walk(sp.spool):
+        for n in [dirpath] + [os.path.join(dirpath, f) for f in files]:
+            os.chown(n, uid, gid)
+    return base, sp, jid
+
+
+def test_spoolctl_works_as_the_spools_owner(user):
+    """Root's spoolctl writes as the owner: the job it rewrites stays
+    readable to a spoold that runs as the user."""
+    name, uid, gid = user
+    base, sp, jid = owned_spool(uid, gid)
+    try:
+        r = sp.ctl("retry", jid)
+        assert r.returncode == 0, r.stderr
+        st = os.stat(os.path.join(sp.spool, "pending", jid))
+        assert (st.st_uid, st.st_gid) == (uid, gid)
+        assert sp.read(jid)[0]["attempts"] == ["0"]
+    finally:
+        sp.close()
+        subprocess.run(["rm", "-rf", base])
+
+
+def test_spoolctl_refuses_to_go_on_as_root(user):
+    """Root that may not change its ids (no CAP_SETUID or CAP_SETGID, as
+    in a confined container) gets one line and EX_OSERR from spoolctl,
+    which changes nothing rather than work on the spool as root."""
+    name, uid, gid = user
+    confine = ["setpriv", "--bounding-set=-setuid,-setgid", "--"]
+    if subprocess.run(confine + ["true"]).returncode != 0:
+        pytest.skip("setpriv cannot drop capabilities here")
+    base, sp, jid = owned_spool(uid, gid)
+    try:
+        for args in (["retry", jid], ["list"]):
+            r = subprocess.run(confine + [SPOOLCTL, "-c", sp.conf_path] +
+                               args, capture_output=True, text=True,
+                               timeout=30)
+            assert r.returncode == 71, (r.returncode, r.stderr)
+            assert r.stdout == ""
+            lines = r.stderr.splitlines()
+            assert len(lines) == 1, r.stderr
+            assert lines[0].startswith("spoolctl: cannot become the "
+                                       "spool's owner"), lines[0]
+            assert "not going on as root" in lines[0]
+        assert sp.where(jid) == "failed"
+        assert sp.read(jid)[0]["attempts"] == ["1"]
+        assert os.listdir(os.path.join(sp.spool, "tmp")) == []
+    finally:
+        sp.close()
+        subprocess.run(["rm", "-rf", base])
 
 
 def can_open_as(uid, gid, groups, path):
