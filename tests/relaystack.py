@@ -29,7 +29,8 @@ worker_processes 1;
 user root;
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
+worker_rlimit_nofile {nginx_files};
+events {{ worker_connections {nginx_connections}; }}
 http {{
     log_format relay '$remote_addr "$request" $status $body_bytes_sent '
                      'caller=$upstream_http_x_relay_caller id=$upstream_http_x_relay_id';
@@ -76,7 +77,7 @@ class Stack:
     """nginx -> relay-fcgi (-> spoold -> fake sendmail) in one directory."""
 
     def __init__(self, conf=None, senders=("app@example.org",), workers=4,
-                 nginx_max_body="4m"):
+                 nginx_max_body="4m", nginx_connections=1024):
         self.dir = tempfile.mkdtemp(prefix="relay-test-")
         os.chmod(self.dir, 0o755)
         self.spool = os.path.join(self.dir, "spool")
@@ -102,6 +103,7 @@ class Stack:
         self.url = "http://127.0.0.1:%d" % self.port
         self.workers = workers
         self.nginx_max_body = nginx_max_body
+        self.nginx_connections = nginx_connections
         self.procs = {}
 
     # files -------------------------------------------------------------
@@ -143,8 +145,11 @@ class Stack:
             os.makedirs(os.path.join(self.dir, d), exist_ok=True)
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=self.dir, port=self.port,
-                                      nginx_max_body=self.nginx_max_body))
+            f.write(NGINX_CONF.format(
+                dir=self.dir, port=self.port,
+                nginx_max_body=self.nginx_max_body,
+                nginx_connections=self.nginx_connections,
+                nginx_files=2 * self.nginx_connections + 64))
         p = subprocess.Popen([NGINX, "-c", conf, "-p", self.dir],
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
