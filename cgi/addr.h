@@ -1,10 +1,12 @@
 /*
  * addr: the e-mail addresses the relay accepts, a strict subset of the
- * RFC 5321 Mailbox: a dot-atom local part of at most 64 octets, '@', and a
- * domain of at least two LDH labels (each 1..63 octets, no leading or
- * trailing hyphen, at most 253 octets in all, top-level label not all
- * digits); 254 octets at most.  Quoted local parts, IP literals, comments,
- * spaces, angle brackets and non-ASCII addresses are refused.
+ * RFC 5321 Mailbox: a dot-atom local part of at most 64 octets without
+ * "=?" (it would open an RFC 2047 encoded word, which some software
+ * decodes even in an address), '@', and a domain of at least two LDH
+ * labels (each 1..63 octets, no leading or trailing hyphen, at most 253
+ * octets in all, top-level label not all digits); 254 octets at most.
+ * Quoted local parts, IP literals, comments, spaces, angle brackets and
+ * non-ASCII addresses are refused.  relay-fcgi(8) lists every rule.
  */
 #ifndef ADDR_H
 #define ADDR_H

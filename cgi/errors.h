@@ -2,7 +2,8 @@
  * errors: the error codes relay-fcgi answers with, a contract for callers'
  * scripts (relay-fcgi(8) lists them for people).  An error answer has the
  * body {"ok":false,"error":CODE,"message":TEXT,"field":PATH}, field only
- * where one input is to blame.  A code keeps its name and its status.
+ * where one input is to blame.  A code keeps its name and its status; a
+ * new one gets a row here and in relay-fcgi(8).
  *
  * ERRORS(X) is the table, one X(NAME, code, HTTP status) per code, with
  * what it means above it.  "Control characters" in header-bound fields

@@ -1,4 +1,4 @@
-/* Unit tests: encoders, header folding and the message builder (mime.c). */
+/* Unit tests: encoders, header folding and the message builder (mime_*.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,11 +1,11 @@
 /*
  * fuzz_req: whole POST /send bodies through req_parse().
  *
- * Refused: the error is one of the codes req.c documents, status 400 (500
- * only for ENOMEM), message and field printable ASCII, and the struct
- * mail is left empty.  Accepted: every field holds what the validator
- * promises, and the message mime_build() makes of it passes the whole
- * property check of fuzzutil.c.
+ * Refused: the error is one of the codes errors.h gives the body and its
+ * fields, status 400 (500 only for ENOMEM), message and field printable
+ * ASCII, and the struct mail is left empty.  Accepted: every field holds
+ * what the validator promises, and the message mime_build() makes of it
+ * passes the whole property check of fuzzutil.c.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /*
  * fuzzutil: what the libFuzzer harnesses share.  Independent decoders for
- * what mime.c encodes (quoted-printable, base64, RFC 2047 words, RFC 2231
- * parameters), a reader for a built message, and the property check every
- * built message must pass.  Written from the RFCs and mime.h, not from
- * mime.c, so a bug in an encoder is not mirrored here.
+ * what mime_enc.c encodes (quoted-printable, base64, RFC 2047 words, RFC
+ * 2231 parameters), a reader for a built message, and the property check
+ * every built message must pass.  Written from the RFCs and mime.h, not
+ * from mime_*.c, so a bug in an encoder is not mirrored here.
  *
  * A failed property calls fz_fail(), which prints the reason and aborts:
  * libFuzzer then saves the input as a crash.
@@ -36,7 +36,7 @@ char	       *fz_str(struct fz_in *);
 /* The same, with invalid UTF-8 bytes replaced by '?'. */
 char	       *fz_utf8(struct fz_in *);
 
-/* 1 if s[0..len) is UTF-8 as req.c accepts it. */
+/* 1 if s[0..len) is UTF-8 as json.c accepts it. */
 int	fz_utf8_valid(const unsigned char *, size_t);
 
 /* Decoders; 0, or -1 on malformed input.  out is appended to. */
