@@ -22,51 +22,115 @@ EXAMPLEDIR ?= $(PREFIX)/share/doc/mail-relay/examples
 PYTHON	?= /usr/bin/python3
 PKG_CONFIG ?= pkg-config
 
-CC	?= cc
-WERROR	?= -Werror
+# Flags.  What the code needs is kept apart from what a user may set:
+# CFLAGS (default -O2 -g), CPPFLAGS, LDFLAGS and LDLIBS given on the command
+# line or in the environment add to the required flags, never replace them,
+# so `make CC=clang`, `make CFLAGS=-O0` and `make -j2` all build.  WARNFLAGS
+# and HARDFLAGS are the one set used by the main build, the sanitizer build
+# (SANFLAGS) and the fuzz build (tests/fuzz/fuzz.mk).
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wpointer-arith \
-	   -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
-	   -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
-	   -pthread -MMD -MP -Icgi -Ispoold -Itrackd
-CFLAGS	+= $(shell $(PKG_CONFIG) --cflags libcjson libbsd-overlay libmd fcgi 2>/dev/null)
-CFLAGS	+= $(SANFLAGS)
-LDFLAGS	+= -pie -Wl,-z,relro,-z,now -Wl,--as-needed -pthread $(SANFLAGS)
-LDLIBS	+= $(shell $(PKG_CONFIG) --libs libcjson libbsd-overlay libmd 2>/dev/null) -lfcgi
+WERROR	?= -Werror
+STDFLAGS = -std=gnu11 -pthread
+WARNFLAGS = -Wall -Wextra $(WERROR) -Wshadow -Wpointer-arith \
+	   -Wmissing-prototypes -Wstrict-prototypes -Wformat=2
+HARDFLAGS = -fstack-protector-strong -fstack-clash-protection -fPIE
+HARDLDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+DEPFLAGS = -MMD -MP
 
-MAINS	= cgi/relay-fcgi.c cgi/relay-token.c spoold/spoold.c spoold/spoolctl.c \
-	  tests/fake-sendmail.c tests/build-message.c
-LIBSRCS	= $(filter-out $(MAINS), $(wildcard cgi/*.c spoold/*.c trackd/*.c))
-LIBOBJS	= $(LIBSRCS:.c=.o)
-LIB	= libmailrelay.a
-PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl
-UNITSRCS = $(wildcard tests/unit_*.c)
-UNITS	= $(UNITSRCS:.c=)
-MANS	= $(wildcard cgi/*.[1-8] spoold/*.[1-8])
+# _FORTIFY_SOURCE: level 3 where compiler and C library support it, else 2;
+# it needs an optimising build, so none at -O0 (or with no -O at all), where
+# glibc would warn and -Werror would stop the build.  $(call fortify,CC,
+# flags) gives the -D for that compiler and those flags.
+fortify_level = $(shell printf '\043include <stdio.h>\n\043if __USE_FORTIFY_LEVEL < 3\n\043error\n\043endif\n' | \
+	$(1) -O2 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -E -x c - >/dev/null 2>&1 && echo 3 || echo 2)
+fortify = $(if $(filter-out -O0,$(lastword $(filter -O%,$(2)))), \
+	-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=$(call fortify_level,$(1)))
+FORTIFY := $(call fortify,$(CC),$(CFLAGS) $(SANFLAGS))
 
-all: $(PROGS)
+# Libraries, from pkg-config.  Every program gets the same -l list;
+# --as-needed keeps only the ones it uses (readelf -d shows them).
+PKGS	= libcjson libbsd-overlay libmd fcgi
+PKG_CPPFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(or $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null), \
+	-lcjson -lbsd -lmd -lfcgi)
+CMOCKA_LIBS := $(or $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null),-lcmocka)
 
-cgi/relay-fcgi: cgi/relay-fcgi.o $(LIB)
-cgi/relay-token: cgi/relay-token.o $(LIB)
-spoold/spoold: spoold/spoold.o $(LIB)
-spoold/spoolctl: spoold/spoolctl.o $(LIB)
-tests/fake-sendmail: tests/fake-sendmail.o
-tests/build-message: tests/build-message.o $(LIB)
+ALL_CPPFLAGS = $(FOLDERS:%=-I%) $(PKG_CPPFLAGS) $(FORTIFY) $(CPPFLAGS)
+ALL_CFLAGS = $(STDFLAGS) $(WARNFLAGS) $(HARDFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = $(HARDLDFLAGS) -pthread $(SANFLAGS) $(LDFLAGS)
+ALL_LDLIBS = $(PKG_LIBS) $(LDLIBS)
 
-$(LIB): $(LIBOBJS)
+%.o: %.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+%.a:
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(PROGS) tests/fake-sendmail tests/build-message:
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Link $@ from the objects and archives among its prerequisites; the
+# archives form a group, so the order they are named in does not matter.
+LINK	= $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
+	  -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(ALL_LDLIBS)
 
-tests/unit_%: tests/unit_%.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+# Folders and programs.  FOLDERS are the source folders beside each other
+# (each on the include path).  A program's main is <folder>/<program>.c;
+# the folder's other .c files are its library, found by wildcard: a new
+# source file needs no edit here.  Each program links the libraries it
+# uses:
+#
+#	spoold/libspool.a  the spool module, cfg, log, metrics (all of
+#	                   spoold/ but the mains and deliver.c)
+#	spoold/deliver.o   spawning sendmail; spoold only
+#	cgi/libcgi.a       the CGI's modules (all of cgi/ but the mains)
+#	trackd/libtrack.a  trackd's modules (all of trackd/ but its main)
+#
+# A new program folder (say hookd/): add it to FOLDERS and its program to
+# PROGS, then (one library line, one program line)
+#	$(HOOK_LIB): $(call lib_objs,hookd)	with HOOK_LIB = hookd/libhook.a
+#	hookd/hookd: hookd/hookd.o $(HOOK_LIB) $(SPOOL_LIB)
+# and a unit test that needs the folder names it (see tests/unit_% below).
+FOLDERS	= cgi spoold trackd
+PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl
+HELPERS	= tests/helpers/fake-sendmail tests/helpers/build-message
+MAINS	= $(PROGS:=.c) $(HELPERS:=.c)
+SRCDIRS	= $(FOLDERS) tests tests/helpers bench
+lib_objs = $(patsubst %.c,%.o,$(filter-out $(MAINS) $(2),$(wildcard $(1)/*.c)))
+
+DELIVER	= spoold/deliver.o
+SPOOL_LIB = spoold/libspool.a
+CGI_LIB	= cgi/libcgi.a
+TRACK_LIB = trackd/libtrack.a
+$(SPOOL_LIB): $(call lib_objs,spoold,spoold/deliver.c)
+$(CGI_LIB): $(call lib_objs,cgi)
+$(TRACK_LIB): $(call lib_objs,trackd)
+
+UNITSRCS = $(wildcard tests/unit_*.c)
+UNITS	= $(UNITSRCS:.c=)
+MANS	= $(wildcard $(SRCDIRS:=/*.[1-8]))
+
+all: $(PROGS)
+
+cgi/relay-fcgi: cgi/relay-fcgi.o $(CGI_LIB) $(SPOOL_LIB)
+cgi/relay-token: cgi/relay-token.o $(CGI_LIB)
+spoold/spoold: spoold/spoold.o $(DELIVER) $(SPOOL_LIB)
+spoold/spoolctl: spoold/spoolctl.o $(SPOOL_LIB)
+tests/helpers/fake-sendmail: tests/helpers/fake-sendmail.o
+tests/helpers/build-message: tests/helpers/build-message.o $(CGI_LIB)
+
+$(PROGS) $(HELPERS):
+	$(LINK)
+
+# Unit tests: tests/unit_<name>.c.  Each links the cgi objects and the
+# spool library (an archive adds only the members a test calls); one that
+# needs more names it on a line of its own.
+tests/unit_%: tests/unit_%.o $(CGI_LIB) $(SPOOL_LIB)
+	$(LINK) $(CMOCKA_LIBS)
+tests/unit_trackd_parse: $(TRACK_LIB)
 
 deps:
 	@sh conf/dev/deps.sh
 
-units: $(UNITS) tests/fake-sendmail tests/build-message
+units: $(UNITS) $(HELPERS)
 
 # The README's test command.  Installs what it needs, then runs every test.
 test: deps
@@ -135,9 +199,8 @@ install: all
 	    $(DESTDIR)$(EXAMPLEDIR)/opendkim
 
 clean: bench-clean
-	rm -f $(LIB) cgi/*.o cgi/*.d spoold/*.o spoold/*.d trackd/*.o trackd/*.d \
-	    tests/*.o tests/*.d \
-	    $(PROGS) $(UNITS) tests/fake-sendmail tests/build-message
+	rm -f $(foreach d,$(SRCDIRS),$(d)/*.o $(d)/*.d $(d)/*.a) \
+	    $(PROGS) $(UNITS) $(HELPERS)
 
 # Keep intermediate objects (unit and fuzz harness .o files) between runs.
 .SECONDARY:
@@ -148,4 +211,4 @@ bench: all
 	sh bench/run.sh
 
 -include bench/bench.mk $(wildcard tests/fuzz/*.mk tests/*.mk)
--include $(wildcard cgi/*.d spoold/*.d trackd/*.d tests/*.d)
+-include $(wildcard $(SRCDIRS:=/*.d))

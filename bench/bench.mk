@@ -1,5 +1,6 @@
-# Benchmark tools, built with the Makefile's compiler and flags:
-#	make -f Makefile -f bench/bench.mk bench-tools
+# Benchmark tools, built with the Makefile's compiler and flags
+# (included by the top-level Makefile):
+#	make bench-tools
 # bench/run.sh does this itself; `make bench` runs bench/run.sh.
 
 BENCHPROGS = bench/fcgi-echo bench/durable-loop bench/noop-sendmail \
@@ -11,10 +12,10 @@ bench/fcgi-echo: bench/fcgi-echo.o
 bench/durable-loop: bench/durable-loop.o
 bench/noop-sendmail: bench/noop-sendmail.o
 bench/spawn-loop: bench/spawn-loop.o
-bench/spool-fill: bench/spool-fill.o $(LIB)
+bench/spool-fill: bench/spool-fill.o $(SPOOL_LIB)
 
 $(BENCHPROGS):
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK)
 
 bench-clean:
 	rm -f $(BENCHPROGS) bench/*.o bench/*.d

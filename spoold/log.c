@@ -58,6 +58,9 @@ stderr_line(const char *msg, const char *err)
 	}
 }
 
+static void	vlog(int, int, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(int pri, int with_errno, const char *fmt, va_list ap)
 {

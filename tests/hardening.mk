@@ -1,29 +1,35 @@
 # Hardening: the fault-injection shim and the soak test.  Included by the
 # top-level Makefile (-include tests/*.mk).
 #
-#   tests/faultinject.so   LD_PRELOAD shim for tests/test_faults.py; built
-#                          by `make units` (so by `make test`)
+#   tests/helpers/faultinject.so
+#                          LD_PRELOAD shim for tests/test_faults.py and
+#                          tests/test_crash.py; built by `make units` (so
+#                          by `make test`)
 #   make soak              60 s (SOAK_SECONDS) at SOAK_RATE requests/s
 #                          through nginx -> relay-fcgi -> spool -> spoold
 #                          -> fake sendmail; not part of `make test`
 #
-# The shim is built without the sanitizer flags: it is preloaded into
-# sanitized programs as well (ASAN_OPTIONS=verify_asan_link_order=0).
+# The shim is built with the main build's warnings but without the
+# sanitizer flags (it is preloaded into sanitized programs as well,
+# ASAN_OPTIONS=verify_asan_link_order=0) and without _FORTIFY_SOURCE and
+# the other hardening flags: it defines open() and friends itself, which
+# the fortified inline wrappers in <fcntl.h> would clash with.
 
 SOAK_SECONDS	?= 60
 SOAK_RATE	?= 200
-FI_CFLAGS	= -O2 -g -std=gnu11 -Wall -Wextra $(WERROR) -fPIC -shared -pthread
+FI_SHIM		= tests/helpers/faultinject.so
 
-tests/faultinject.so: tests/faultinject.c
-	$(CC) $(FI_CFLAGS) -o $@ tests/faultinject.c -ldl
+$(FI_SHIM): tests/helpers/faultinject.c
+	$(CC) $(STDFLAGS) $(WARNFLAGS) $(CFLAGS) -fPIC -shared $(CPPFLAGS) \
+	    $(LDFLAGS) -o $@ $< -ldl
 
-units: tests/faultinject.so
+units: $(FI_SHIM)
 
-soak: all tests/fake-sendmail
+soak: all tests/helpers/fake-sendmail
 	$(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
 hardening-clean:
-	rm -f tests/faultinject.so
+	rm -f $(FI_SHIM)
 
 clean: hardening-clean
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Load and soak: a steady rate of POST /send through nginx -> relay-fcgi
--> spool, with spoold draining into tests/fake-sendmail, on loopback.
+-> spool, with spoold draining into tests/helpers/fake-sendmail, on loopback.
 
     tests/soak.py [--seconds 60] [--rate 200] [--clients 8] [--flat-from 10]
 

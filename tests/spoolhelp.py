@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPOOLD = os.path.join(ROOT, "spoold", "spoold")
 SPOOLCTL = os.path.join(ROOT, "spoold", "spoolctl")
-BUILT_FAKE = os.path.join(ROOT, "tests", "fake-sendmail")
+BUILT_FAKE = os.path.join(ROOT, "tests", "helpers", "fake-sendmail")
 
 
 def _reachable_fake():

@@ -34,13 +34,13 @@ from spoolhelp import FAKE, Spool
 from spoolhelp import wait_for as sp_wait_for
 from test_faults import Faults, check_job_file
 
-SHIM = os.path.join(ROOT, "tests", "faultinject.so")
+SHIM = os.path.join(ROOT, "tests", "helpers", "faultinject.so")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def shim():
     if not os.path.exists(SHIM):
-        pytest.fail("tests/faultinject.so is missing: make units builds it")
+        pytest.fail("tests/helpers/faultinject.so is missing: make units builds it")
 
 
 def start_fcgi_with(stack, env):

@@ -1,5 +1,5 @@
 """Fault injection: open, write, fsync and rename failing with ENOSPC, EIO
-or EMFILE (tests/faultinject.so, an LD_PRELOAD shim), sendmail missing or
+or EMFILE (tests/helpers/faultinject.so, an LD_PRELOAD shim), sendmail missing or
 broken, and a real full disk.
 
 relay-fcgi under a fault: the client gets 503 with Retry-After, nothing
@@ -24,7 +24,7 @@ from relaystack import ROOT, Stack, wait_for
 from spoolhelp import FAKE, Spool, new_id, parse_job
 from spoolhelp import wait_for as sp_wait_for
 
-SHIM = os.path.join(ROOT, "tests", "faultinject.so")
+SHIM = os.path.join(ROOT, "tests", "helpers", "faultinject.so")
 MSG = {"from": "app@example.org", "to": "rcpt@example.net",
        "subject": "fault test", "text": "Hello\n" * 200}
 
@@ -32,7 +32,7 @@ MSG = {"from": "app@example.org", "to": "rcpt@example.net",
 @pytest.fixture(scope="module", autouse=True)
 def shim():
     if not os.path.exists(SHIM):
-        pytest.fail("tests/faultinject.so is missing: make units builds it")
+        pytest.fail("tests/helpers/faultinject.so is missing: make units builds it")
 
 
 class Faults:

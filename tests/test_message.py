@@ -1,6 +1,6 @@
 """The message relay-fcgi builds, parsed back with Python's email package.
 
-tests/build-message runs req_parse() and mime_build() on a JSON request
+tests/helpers/build-message runs req_parse() and mime_build() on a JSON request
 read from stdin and prints the message.  Every message here must parse
 with policy.strict and policy.default without a defect, and decode to
 exactly what was sent: names, subject, extra headers, text and html
@@ -24,7 +24,7 @@ from email.parser import BytesParser
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # BUILD_MESSAGE: another build of it (e.g. with sanitizers).
 BUILD = os.environ.get("BUILD_MESSAGE",
-                       os.path.join(ROOT, "tests", "build-message"))
+                       os.path.join(ROOT, "tests", "helpers", "build-message"))
 DATE = datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc)
 ADDR_HEADERS = (("from", "From"), ("to", "To"), ("cc", "Cc"),
                 ("replyTo", "Reply-To"))
@@ -33,10 +33,10 @@ ADDR_HEADERS = (("from", "From"), ("to", "To"), ("cc", "Cc"),
 @pytest.fixture(scope="module", autouse=True)
 def build_message():
     if not os.access(BUILD, os.X_OK):
-        subprocess.run(["make", "-C", ROOT, "tests/build-message"],
+        subprocess.run(["make", "-C", ROOT, "tests/helpers/build-message"],
                        check=False, capture_output=True)
     if not os.access(BUILD, os.X_OK):
-        pytest.fail("tests/build-message is missing: make tests/build-message")
+        pytest.fail("tests/helpers/build-message is missing: make tests/helpers/build-message")
 
 
 def run(req):

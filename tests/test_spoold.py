@@ -1,4 +1,4 @@
-"""spoold against a stand-in sendmail (tests/fake-sendmail): ordering, the
+"""spoold against a stand-in sendmail (tests/helpers/fake-sendmail): ordering, the
 exact hand-over, every outcome class, backoff, max attempts, the outage
 guard, timeouts, signals, recovery, kill -9 during a drain."""
 

@@ -1,6 +1,7 @@
 # libFuzzer harnesses for everything that parses or encodes outside data.
 # Included by the top-level Makefile (-include tests/fuzz/*.mk), which
-# provides LIBSRCS and PKG_CONFIG.
+# provides the flags (STDFLAGS, WARNFLAGS, HARDFLAGS, fortify), PKG_CPPFLAGS,
+# PKG_LIBS and lib_objs.
 #
 #   make fuzz            each harness for FUZZ_SECONDS (default 60)
 #   make fuzz-smoke      each harness for FUZZ_SMOKE_SECONDS (default 10)
@@ -8,11 +9,12 @@
 #   make fuzz-build      build the harnesses only
 #   make fuzz-clean
 #
-# Harnesses and library objects are built with clang, -fsanitize=fuzzer,
-# address and undefined, no recovery.  A run starts from the seeds in
-# tests/fuzz/corpus/<harness>/ (read only) and keeps what it finds in
-# tests/fuzz/fuzz_out/<harness>/corpus/; a crash is saved there as
-# crash-* and fails the target.  Copy a crash into the seed corpus to keep
+# Harnesses and library objects are built with clang (FUZZ_CC), the main
+# build's warning and hardening flags, FUZZ_CFLAGS (default -g -O1) and
+# -fsanitize=fuzzer, address and undefined, no recovery.  A run starts
+# from the seeds in tests/fuzz/corpus/<harness>/ (read only) and keeps
+# what it finds in tests/fuzz/fuzz_out/<harness>/corpus/; a crash is saved
+# there as crash-* and fails the target.  Copy a crash into the seed corpus to keep
 # it as a regression input: fuzz-replay and every later run replay it.
 
 FUZZ_CC		?= clang
@@ -23,14 +25,16 @@ FUZZ_OBJDIR	= $(FUZZ_DIR)/fuzz_obj
 FUZZ_OUT	= $(FUZZ_DIR)/fuzz_out
 FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
 		  -fno-omit-frame-pointer
-FUZZ_CFLAGS	= -g -O1 -std=gnu11 -Wall -Wextra -Werror -pthread \
-		  -Icgi -Ispoold -Itrackd -I$(FUZZ_DIR) $(FUZZ_SAN) \
-		  $(shell $(PKG_CONFIG) --cflags libcjson libbsd-overlay libmd)
-FUZZ_LDLIBS	= $(shell $(PKG_CONFIG) --libs libcjson libbsd-overlay libmd) \
-		  -pthread
+FUZZ_CFLAGS	?= -g -O1
+FUZZ_CPPFLAGS	:= $(FOLDERS:%=-I%) -I$(FUZZ_DIR) $(PKG_CPPFLAGS) \
+		   $(call fortify,$(FUZZ_CC),$(FUZZ_CFLAGS))
+FUZZ_ALL_CFLAGS	= $(STDFLAGS) $(WARNFLAGS) $(HARDFLAGS) $(FUZZ_CFLAGS) \
+		  $(FUZZ_SAN) $(DEPFLAGS)
+FUZZ_LDLIBS	= $(PKG_LIBS) -pthread
 FUZZ_NAMES	= req build addr mime spool cfg tokens trackd
 FUZZ_BINS	= $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
-FUZZ_LIBOBJS	= $(LIBSRCS:%.c=$(FUZZ_OBJDIR)/%.o)
+FUZZ_LIBOBJS	= $(patsubst %,$(FUZZ_OBJDIR)/%, \
+		  $(foreach d,$(FOLDERS),$(call lib_objs,$(d))))
 FUZZ_LIB	= $(FUZZ_OBJDIR)/libfuzzrelay.a
 FUZZ_UTIL	= $(FUZZ_OBJDIR)/fuzzutil.o
 # Per-harness options: bodies need room; the rest stay small.
@@ -44,22 +48,25 @@ fuzz-build: $(FUZZ_BINS)
 
 $(FUZZ_OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
 
 $(FUZZ_OBJDIR)/fuzzutil.o: $(FUZZ_DIR)/fuzzutil.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_ALL_CFLAGS) -c -o $@ $<
 
 $(FUZZ_OBJDIR)/fuzz_%.o: $(FUZZ_DIR)/fuzz_%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
 
 $(FUZZ_LIB): $(FUZZ_LIBOBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_OBJDIR)/fuzz_%.o $(FUZZ_UTIL) $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDLIBS)
+	$(FUZZ_CC) $(HARDLDFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ \
+	    $(FUZZ_LDLIBS)
 
 # One harness for $(1) seconds: new inputs to fuzz_out, seeds read only.
 # The last status line (execs, coverage, corpus) goes to fuzz_out/summary;

@@ -2,7 +2,7 @@
  * faultinject: an LD_PRELOAD shim that makes file system calls fail, for
  * the fault-injection tests (tests/test_faults.py).
  *
- *	LD_PRELOAD=tests/faultinject.so FI_CONTROL=/path/to/control prog
+ *	LD_PRELOAD=tests/helpers/faultinject.so FI_CONTROL=/path/to/control prog
  *
  * What fails is read from the control file (re-read whenever it changes,
  * so a test can switch faults on and off in a running program; no file,
