@@ -3,15 +3,6 @@
 
 #include "addr.h"
 
-int
-addr_is_atext(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
 static int
 is_ldh(unsigned char c)
 {

@@ -11,6 +11,8 @@
 #ifndef ADDR_H
 #define ADDR_H
 
+#include <string.h>
+
 #define ADDR_MAX	254	/* octets in a whole address */
 #define ADDR_LOCAL_MAX	64
 #define ADDR_DOMAIN_MAX	253
@@ -23,7 +25,14 @@ int	addr_valid(const char *email, const char **why);
  * 1 when c is RFC 5322 atext (3.2.3): a letter, a digit or one of
  * !#$%&'*+-/=?^_`{|}~, what a dot-atom holds besides dots; else 0.
  */
-int	addr_is_atext(unsigned char c);
+static inline int
+addr_is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
 
 /* 1 when a and b are the same address, ASCII case-insensitively, else 0. */
 int	addr_equal(const char *a, const char *b);
