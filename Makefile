@@ -49,10 +49,10 @@ FORTIFY := $(call fortify,$(CC),$(CFLAGS) $(SANFLAGS))
 
 # Libraries, from pkg-config.  Every program gets the same -l list;
 # --as-needed keeps only the ones it uses (readelf -d shows them).
-PKGS	= libcjson libbsd-overlay libmd fcgi
+PKGS	= libcjson libbsd-overlay libmd fcgi libxml-2.0
 PKG_CPPFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(or $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null), \
-	-lcjson -lbsd -lmd -lfcgi)
+	-lcjson -lbsd -lmd -lfcgi -lxml2)
 CMOCKA_LIBS := $(or $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null),-lcmocka)
 
 ALL_CPPFLAGS = $(FOLDERS:%=-I%) $(PKG_CPPFLAGS) $(FORTIFY) $(CPPFLAGS)

@@ -24,6 +24,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "html2text.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -279,6 +280,7 @@ main(int argc, char *argv[])
 		log_warn("metrics: counters will not be shown");
 	if (scrape_callers(&relay_now->counters, &relay_now->tokens) == -1)
 		fatal(EX_OSERR, "malloc");
+	html2text_init();	/* libxml2, once, before the threads */
 	pthread_rwlockattr_init(&rwattr);
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libcjson-dev
 libbsd-dev libmd-dev libcmocka-dev nginx-light postfix opendkim
 opendkim-tools python3 python3-pytest python3-requests python3-dkim systemd
 python3-aiosmtpd openssl curl mandoc valgrind clang libclang-rt-14-dev wrk
-procps prometheus"
+procps prometheus libxml2-dev mpack spamassassin"
 
 missing=""
 for p in $PKGS; do
