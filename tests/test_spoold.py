@@ -377,22 +377,31 @@ def test_sigterm_during_hung_send_times_out_then_exits(sp):
 def test_sighup_reloads_and_rescans(sp, tmp_path):
     other = tmp_path / "outbox2"
     other.mkdir()
+
+    def delivered():
+        return [n for n in os.listdir(other) if n.endswith(".eml")]
     p = sp.start()
     sp.write_conf(sendmail="%s -D %s" % (FAKE, other))
     p.send_signal(signal.SIGHUP)
     wait_for(lambda: "reloaded" in sp.log(), 2, "reload")
+    # A job renamed in is seen through inotify, after the reload's rescan.
+    sp.add()
+    wait_for(lambda: len(delivered()) == 1, 5,
+             "delivery through the new sendmail")
     # Written straight into pending/ (no rename): inotify does not see it,
-    # the rescan on SIGHUP does.
+    # the rescan on SIGHUP does.  Another job renamed in after it is
+    # delivered while the first still waits, unseen.
     jid = new_id()
     with open(os.path.join(sp.spool, "pending", jid), "wb") as f:
         f.write(sp.job_bytes(jid, "app@example.org",
                              ["bcc+%s@example.net" % jid], "s",
                              sp.message(jid)))
-    time.sleep(0.3)
-    assert not os.listdir(other)
+    sp.add()
+    wait_for(lambda: len(delivered()) == 2, 5, "the renamed job")
+    assert sp.where(jid) == "pending"
     p.send_signal(signal.SIGHUP)
-    wait_for(lambda: any(n.endswith(".eml") for n in os.listdir(other)), 2,
-             "delivery through the new sendmail")
+    wait_for(lambda: sp.where(jid) is None and len(delivered()) == 3, 5,
+             "the unseen job delivered after the rescan")
     assert sp.calls() == []
     # A broken file keeps the running configuration.
     with open(sp.conf_path, "a") as f:
