@@ -1,4 +1,4 @@
-# mail-relay: relay-fcgi, relay-token, spoold, spoolctl.
+# mail-relay: relay-fcgi, relay-token, spoold, spoolctl, trackd.
 #
 #   make            build the programs
 #   make test       install missing Debian packages, run every test
@@ -90,7 +90,8 @@ LINK	= $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
 #	hookd/hookd: hookd/hookd.o $(HOOK_LIB) $(SPOOL_LIB)
 # and a unit test that needs the folder names it (see tests/unit_% below).
 FOLDERS	= cgi spoold trackd
-PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl
+PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl \
+	  trackd/trackd
 HELPERS	= tests/helpers/fake-sendmail tests/helpers/build-message
 MAINS	= $(PROGS:=.c) $(HELPERS:=.c)
 SRCDIRS	= $(FOLDERS) tests tests/helpers bench
@@ -114,6 +115,7 @@ cgi/relay-fcgi: cgi/relay-fcgi.o $(CGI_LIB) $(SPOOL_LIB)
 cgi/relay-token: cgi/relay-token.o $(CGI_LIB)
 spoold/spoold: spoold/spoold.o $(DELIVER) $(SPOOL_LIB)
 spoold/spoolctl: spoold/spoolctl.o $(SPOOL_LIB)
+trackd/trackd: trackd/trackd.o $(TRACK_LIB) $(SPOOL_LIB)
 tests/helpers/fake-sendmail: tests/helpers/fake-sendmail.o
 tests/helpers/build-message: tests/helpers/build-message.o $(CGI_LIB)
 
@@ -178,7 +180,8 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/sysusers.d \
 	    $(DESTDIR)$(SYSCONFDIR)/mail-relay $(DESTDIR)$(EXAMPLEDIR)/nginx \
 	    $(DESTDIR)$(EXAMPLEDIR)/postfix $(DESTDIR)$(EXAMPLEDIR)/opendkim
-	for u in relay-fcgi.socket relay-fcgi.service spoold.service; do \
+	for u in relay-fcgi.socket relay-fcgi.service spoold.service \
+	    trackd.service; do \
 	    sed 's|/usr/local/sbin/|$(SBINDIR)/|' conf/systemd/$$u \
 	        > $(DESTDIR)$(SYSTEMDDIR)/$$u && \
 	    chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$u || exit 1; done

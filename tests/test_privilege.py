@@ -379,7 +379,8 @@ def unit(name):
     return out
 
 
-@pytest.mark.parametrize("name", ["relay-fcgi.service", "spoold.service"])
+@pytest.mark.parametrize("name", ["relay-fcgi.service", "spoold.service",
+                                  "trackd.service"])
 def test_units_confine_the_daemons(name):
     u = unit(name)
     assert u["User"] == ["mail-relay"] and u["Group"] == ["mail-relay"]
@@ -396,8 +397,14 @@ def test_units_confine_the_daemons(name):
     assert "-/etc/dkimkeys" in " ".join(u["InaccessiblePaths"]).split()
     assert "@system-service" in u["SystemCallFilter"]
     assert u["PrivateNetwork"] == ["yes"] and u["IPAddressDeny"] == ["any"]
-    if name == "relay-fcgi.service":
+    if name in ("relay-fcgi.service", "trackd.service"):
         assert u["RestrictAddressFamilies"] == ["AF_UNIX"]
+    if name == "trackd.service":
+        # it reads the log and writes the spool, nothing else
+        assert rw == ["/var/spool/mail-relay"]
+        assert "-/var/spool/postfix" in " ".join(
+            u["InaccessiblePaths"]).split()
+        assert u["RestartPreventExitStatus"] == ["78"]
 
 
 def test_socket_unit_is_for_nginx_alone():

@@ -27,6 +27,7 @@ RELAY_FCGI = ROOT / "cgi" / "relay-fcgi"
 RELAY_TOKEN = ROOT / "cgi" / "relay-token"
 SPOOLD = ROOT / "spoold" / "spoold"
 SPOOLCTL = ROOT / "spoold" / "spoolctl"
+TRACKD = ROOT / "trackd" / "trackd"
 
 SBIN_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
 SERVER_NAME = "relay.example.com"

@@ -8,7 +8,8 @@ import pytest
 import chainstack as ch
 
 SYSTEMD = ch.CONF / "systemd"
-UNITS = ("relay-fcgi.socket", "relay-fcgi.service", "spoold.service")
+UNITS = ("relay-fcgi.socket", "relay-fcgi.service", "spoold.service",
+         "trackd.service")
 
 
 def text(*parts):
@@ -26,13 +27,14 @@ def units(scratch):
     (verify insists that the binary exists)."""
     if not ch.which("systemd-analyze"):
         pytest.skip("not installed: systemd-analyze (Debian package systemd)")
-    for p in (ch.RELAY_FCGI, ch.SPOOLD):
+    for p in (ch.RELAY_FCGI, ch.SPOOLD, ch.TRACKD):
         if not p.exists():
             pytest.skip("%s is not built (run make)" % p.relative_to(ch.ROOT))
     for name in UNITS:
         t = (SYSTEMD / name).read_text()
         t = t.replace("/usr/local/sbin/relay-fcgi", str(ch.RELAY_FCGI))
         t = t.replace("/usr/local/sbin/spoold", str(ch.SPOOLD))
+        t = t.replace("/usr/local/sbin/trackd", str(ch.TRACKD))
         (scratch / name).write_text(t)
     return scratch
 
@@ -44,7 +46,8 @@ def test_systemd_analyze_verify_is_clean(units):
 
 
 @pytest.mark.parametrize("unit,limit", [("relay-fcgi.service", 0.5),
-                                        ("spoold.service", 1.0)])
+                                        ("spoold.service", 1.0),
+                                        ("trackd.service", 0.5)])
 def test_systemd_analyze_security_exposure_stays_low(units, unit, limit):
     p = ch.run(["systemd-analyze", "security", "--offline=true",
                 "--no-pager", units / unit], check=False)
@@ -54,7 +57,7 @@ def test_systemd_analyze_security_exposure_stays_low(units, unit, limit):
 
 
 def test_hardening_list_is_present():
-    for name in ("relay-fcgi.service", "spoold.service"):
+    for name in ("relay-fcgi.service", "spoold.service", "trackd.service"):
         u = (SYSTEMD / name).read_text()
         for key, value in [("User", "mail-relay"), ("NoNewPrivileges", "yes"),
                            ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
