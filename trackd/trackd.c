@@ -22,10 +22,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +36,7 @@
 #include "follow.h"
 #include "log.h"
 #include "parse.h"
+#include "priv.h"
 #include "spool.h"
 
 #define SAVE_INTERVAL_MS	1000	/* position saves while lines flow */
@@ -390,25 +389,17 @@ run_follower(struct trackd *t)
 static void
 drop_privileges(struct trackd *t)
 {
-	struct passwd	*pw;
-	uid_t		 r, e, s;
-	gid_t		 rg, eg, sg;
+	uid_t	uid;
+	gid_t	gid;
 
 	if (geteuid() != 0 || t->cfg->user[0] == '\0')
 		return;
-	if ((pw = getpwnam(t->cfg->user)) == NULL)
+	if (priv_lookup(t->cfg->user, &uid, &gid) == -1)
 		fatalx(EX_NOUSER, "unknown user %s", t->cfg->user);
-	if (spool_chown(t->sp, pw->pw_uid, pw->pw_gid) == -1)
+	if (spool_chown(t->sp, uid, gid) == -1)
 		fatal(EX_OSERR, "chown %s", t->cfg->spool);
-	/* its own groups too: adm reads rsyslog's mail.log on Debian */
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+	if (priv_drop(uid, gid) == -1)
 		fatal(EX_OSERR, "cannot drop privileges to %s", t->cfg->user);
-	if (getresuid(&r, &e, &s) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
-	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
-	    rg != pw->pw_gid || eg != pw->pw_gid || sg != pw->pw_gid)
-		fatalx(EX_OSERR, "privileges not dropped");
 	log_debug("running as %s", t->cfg->user);
 }
 
