@@ -683,11 +683,13 @@ idem_thread(void *p)
 	struct idem_arg		*a = p;
 	struct spool_idem	 h;
 	unsigned char		 hash[32];
+	int			 r;
 
 	hash_of("body", hash);
-	a->r = spool_idem_begin(a->fx->sp, "billing", "k1", hash, &h, a->id);
-	if (a->r == SPOOL_IDEM_NEW)
+	r = spool_idem_begin(a->fx->sp, "billing", "k1", hash, &h, a->id);
+	if (r == SPOOL_IDEM_NEW)
 		spool_idem_abort(&h);
+	__atomic_store_n(&a->r, r, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -707,8 +709,8 @@ test_idem(void **state)
 	    got), SPOOL_IDEM_NEW);
 	/* A racing request waits for the first one to commit. */
 	assert_int_equal(pthread_create(&t, NULL, idem_thread, &arg), 0);
-	usleep(50000);
-	assert_int_equal(arg.r, -2);
+	usleep(50000);	/* time to finish, if it did not wait */
+	assert_int_equal(__atomic_load_n(&arg.r, __ATOMIC_ACQUIRE), -2);
 	enqueue_one(fx, id);
 	assert_int_equal(spool_idem_commit(&h, id), 0);
 	pthread_join(t, NULL);
