@@ -97,3 +97,10 @@ http_error(struct worker *w, int status, const char *code,
 	}
 	http_reply(w, status, extra, "application/json", b->data, b->len);
 }
+
+void
+http_fail(struct worker *w, enum err e, const char *message,
+    const char *field, const char *extra)
+{
+	http_error(w, err_status(e), err_code(e), message, field, extra);
+}

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "errors.h"
+
 /* The extra header line of every 503: try again in 30 s. */
 #define HTTP_RETRY_AFTER	"Retry-After: 30\r\n"
 
@@ -17,6 +19,9 @@ const char	*http_param(const struct worker *, const char *);
 void		 http_reply(struct worker *, int, const char *, const char *,
 		    const char *, size_t);
 void		 http_error(struct worker *, int, const char *, const char *,
+		    const char *, const char *);
+/* http_error() with the status and code of e (errors.h). */
+void		 http_fail(struct worker *, enum err, const char *,
 		    const char *, const char *);
 
 #endif

@@ -90,22 +90,22 @@ dispatch(struct worker *w)
 		if (strcmp(method, "POST") == 0)
 			send_handle(w);
 		else
-			http_error(w, 405, "method_not_allowed", "use POST",
+			http_fail(w, ERR_METHOD_NOT_ALLOWED, "use POST",
 			    NULL, "Allow: POST\r\n");
 	} else if (strcmp(path, "/health") == 0) {
 		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 			health_handle(w);
 		else
-			http_error(w, 405, "method_not_allowed",
+			http_fail(w, ERR_METHOD_NOT_ALLOWED,
 			    "use GET or HEAD", NULL, "Allow: GET, HEAD\r\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 			scrape_handle(w);
 		else
-			http_error(w, 405, "method_not_allowed",
+			http_fail(w, ERR_METHOD_NOT_ALLOWED,
 			    "use GET or HEAD", NULL, "Allow: GET, HEAD\r\n");
 	} else
-		http_error(w, 404, "not_found", "no such endpoint", NULL,
+		http_fail(w, ERR_NOT_FOUND, "no such endpoint", NULL,
 		    NULL);
 }
 

@@ -343,12 +343,12 @@ void
 scrape_handle(struct worker *w)
 {
 	if (!scrape_authorized(w)) {
-		http_error(w, 401, "unauthorized", "a valid metrics token is "
+		http_fail(w, ERR_UNAUTHORIZED, "a valid metrics token is "
 		    "required", NULL, "WWW-Authenticate: Bearer\r\n");
 		return;
 	}
 	if (scrape_render(w->relay, &w->out) == -1) {
-		http_error(w, 500, "internal_error", "out of memory", NULL,
+		http_fail(w, ERR_INTERNAL_ERROR, "out of memory", NULL,
 		    NULL);
 		return;
 	}

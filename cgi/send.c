@@ -73,13 +73,21 @@ pending_estimate(struct spool *spool, time_t now)
 }
 
 static void
-reject(struct worker *w, int status, const char *code, const char *message,
+reject_as(struct worker *w, int status, const char *code, const char *message,
     const char *field, const char *extra)
 {
 	log_info("job=%s caller=%s rejected status=%d error=%s%s%s", w->id,
 	    w->caller ? w->caller : "-", status, code,
 	    field && *field ? " field=" : "", field ? field : "");
 	http_error(w, status, code, message, field, extra);
+}
+
+/* reject_as() with the status and code of e (errors.h). */
+static void
+reject(struct worker *w, enum err e, const char *message, const char *field,
+    const char *extra)
+{
+	reject_as(w, err_status(e), err_code(e), message, field, extra);
 }
 
 static const struct caller *
@@ -209,7 +217,7 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	if ((rcpt = envelope_rcpts(m, &nrcpt)) == NULL ||
 	    mime_build(m, msgid, now, &w->msg) == -1) {
 		log_warn("job=%s build", w->id);
-		http_error(w, 500, "internal_error", "out of memory", NULL, NULL);
+		http_fail(w, ERR_INTERNAL_ERROR, "out of memory", NULL, NULL);
 		goto done;
 	}
 	memset(&env, 0, sizeof(env));
@@ -223,7 +231,7 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	env.subject = m->subject;
 	if (spool_enqueue(r->spool, &env, w->msg.data, w->msg.len) == -1) {
 		log_warn("job=%s caller=%s enqueue", w->id, c->name);
-		http_error(w, 503, "spool_unavailable",
+		http_fail(w, ERR_SPOOL_UNAVAILABLE,
 		    "the spool cannot take the message now", NULL,
 		    HTTP_RETRY_AFTER);
 		goto done;
@@ -260,14 +268,14 @@ enqueue_once(struct worker *w, const struct caller *c, const struct mail *m,
 		accepted(w, 200, first, 1);
 		return;
 	case SPOOL_IDEM_CONFLICT:
-		reject(w, 409, "idempotency_conflict", "this Idempotency-Key "
+		reject(w, ERR_IDEMPOTENCY_CONFLICT, "this Idempotency-Key "
 		    "was used with a different body", NULL, NULL);
 		return;
 	case SPOOL_IDEM_NEW:
 		break;
 	default:
 		log_warn("job=%s idempotency store", w->id);
-		http_error(w, 503, "spool_unavailable",
+		http_fail(w, ERR_SPOOL_UNAVAILABLE,
 		    "the spool cannot take the message now", NULL,
 		    HTTP_RETRY_AFTER);
 		return;
@@ -290,23 +298,23 @@ check_length(struct worker *w)
 	size_t		 max = w->relay->cfg.max_body;
 
 	if (s == NULL || *s == '\0') {
-		reject(w, 411, "length_required", "Content-Length is required",
+		reject(w, ERR_LENGTH_REQUIRED, "Content-Length is required",
 		    NULL, NULL);
 		return -1;
 	}
 	len = strtonum(s, 0, LLONG_MAX, &errstr);
 	if (errstr != NULL && strcmp(errstr, "too large") != 0) {
-		reject(w, 400, "invalid_length", "Content-Length is not a "
+		reject(w, ERR_INVALID_LENGTH, "Content-Length is not a "
 		    "number", NULL, NULL);
 		return -1;
 	}
 	if (errstr != NULL || (unsigned long long)len > max) {
-		reject(w, 413, "body_too_large", "the body exceeds max_body",
+		reject(w, ERR_BODY_TOO_LARGE, "the body exceeds max_body",
 		    NULL, NULL);
 		return -1;
 	}
 	if (read_body(w, (size_t)len) == -1) {
-		reject(w, 400, "short_body", "the body is shorter than "
+		reject(w, ERR_SHORT_BODY, "the body is shorter than "
 		    "Content-Length", NULL, NULL);
 		return -1;
 	}
@@ -324,33 +332,34 @@ send_handle(struct worker *w)
 	struct mail		 m;
 
 	if ((c = send_auth(w)) == NULL) {
-		reject(w, 401, "unauthorized", "a valid bearer token is "
+		reject(w, ERR_UNAUTHORIZED, "a valid bearer token is "
 		    "required", NULL, "WWW-Authenticate: Bearer realm=\"mail-relay\"\r\n");
 		return;
 	}
 	w->caller = c->name;
 	if (!type_is_json(http_param(w, "CONTENT_TYPE"))) {
-		reject(w, 415, "unsupported_media_type",
+		reject(w, ERR_UNSUPPORTED_MEDIA_TYPE,
 		    "Content-Type must be application/json", NULL, NULL);
 		return;
 	}
 	if (check_length(w) == -1)
 		return;
 	if ((key = idem_key(w)) != NULL && *key == '\0') {
-		reject(w, 400, "invalid_idempotency_key", "Idempotency-Key must "
+		reject(w, ERR_INVALID_IDEMPOTENCY_KEY, "Idempotency-Key must "
 		    "be 1 to 255 printable ASCII characters", NULL, NULL);
 		return;
 	}
 	if (req_parse(w->body.data, w->body.len, &lim, &m, &err) == -1) {
-		reject(w, err.status, err.code, err.message, err.field, NULL);
+		reject_as(w, err.status, err.code, err.message, err.field,
+		    NULL);
 		return;
 	}
 	if (!tokens_sender_allowed(c, m.from.email))
-		reject(w, 400, "sender_not_allowed", "this caller may not send "
+		reject(w, ERR_SENDER_NOT_ALLOWED, "this caller may not send "
 		    "from that address", "from", NULL);
 	else if (pending_estimate(r->spool, time(NULL)) >=
 	    (long)r->cfg.max_pending)
-		reject(w, 503, "spool_full", "too many messages are waiting; "
+		reject(w, ERR_SPOOL_FULL, "too many messages are waiting; "
 		    "try again later", NULL, HTTP_RETRY_AFTER);
 	else if (key != NULL)
 		enqueue_once(w, c, &m, key);
