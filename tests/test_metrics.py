@@ -190,3 +190,55 @@ def test_the_dashboard_uses_only_metrics_the_relay_exports(relay):
               "mail_relay_handover_delay_seconds_bucket",
               "mail_relay_delivery_delay_seconds_bucket"):
         assert m in used, m
+
+
+def test_trackd_counts_each_recipient_outcome_once(make_stack, tmp_path):
+    from test_trackd import TRACKD, Track
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    s = make_stack(conf={"postfix_log": str(log)}).start()
+    r = s.send({**body(), "to": ["a@dest.test", "b@dest.test",
+                                 "d@dest.test"]})
+    assert r.status_code == 202
+    jid = r.json()["id"]
+
+    def start():
+        err = open(tmp_path / "trackd.err", "ab")
+        p = subprocess.Popen([TRACKD, "-d", "-c", s.conf_path], stdout=err,
+                             stderr=err)
+        wait_for(lambda: parse(scrape(s))['mail_relay_up{program="trackd"}']
+                 == 1 or p.poll() is not None, what="trackd up")
+        assert p.poll() is None
+        return p
+
+    def outcomes():
+        m = parse(scrape(s))
+        return {o: m.get('mail_relay_recipient_outcomes_total{outcome="%s"}'
+                         % o) for o in ("delivered", "deferred", "bounced",
+                                        "expired")}
+    p = start()
+    q = "DC61410C683"
+    with open(log, "a") as f:
+        f.write("\n".join([Track.link(q, jid),
+                           Track.rcpt(q, "a@dest.test", "sent"),
+                           Track.rcpt(q, "b@dest.test", "bounced"),
+                           Track.rcpt(q, "d@dest.test", "deferred")]) + "\n")
+    wait_for(lambda: outcomes()["deferred"] == 1, what="three outcomes")
+    assert outcomes() == {"delivered": 1, "deferred": 1, "bounced": 1,
+                          "expired": 0}
+    m = parse(scrape(s))
+    assert m["mail_relay_delivery_delay_seconds_count"] == 1
+    assert m['mail_relay_delivery_delay_seconds_bucket{le="+Inf"}'] == 1
+    assert m["mail_relay_suppressed_addresses"] == 1
+    # Killed and restarted: its counters start again from zero and the
+    # lines it had read are not counted again.
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    p = start()
+    with open(log, "a") as f:
+        f.write(Track.rcpt(q, "d@dest.test", "sent") + "\n")
+    wait_for(lambda: outcomes()["delivered"] == 1, what="the retry")
+    assert outcomes() == {"delivered": 1, "deferred": 0, "bounced": 0,
+                          "expired": 0}
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0

@@ -35,6 +35,7 @@
 #include "cfg.h"
 #include "follow.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "priv.h"
 #include "spool.h"
@@ -104,6 +105,59 @@ hopeless(int err)
 {
 	return err == ENOENT || err == ESRCH || err == EINVAL ||
 	    err == EBADMSG || err == ENAMETOOLONG;
+}
+
+/* For /metrics: outcomes by kind, and acceptance to delivery. */
+static uint64_t			*outcomes[4];	/* delivered .. expired */
+static struct metrics_hist	 delivery_delay;
+
+static void
+metrics_setup(struct trackd *t)
+{
+	static const char *const name[4] = {
+		"delivered", "deferred", "bounced", "expired"
+	};
+	static const uint64_t bounds[] = {	/* microseconds */
+		100000, 500000, 1000000, 5000000, 10000000, 30000000,
+		60000000, 300000000, 1800000000, 3600000000ULL,
+		21600000000ULL, 86400000000ULL, 432000000000ULL
+	};
+	int	i;
+
+	if (metrics_init(t->sp, METRICS_TRACKD) == -1)
+		log_warn("metrics: counters will not be shown");
+	for (i = 0; i < 4; i++)
+		outcomes[i] = metrics_seriesf(
+		    "mail_relay_recipient_outcomes_total{outcome=\"%s\"}",
+		    name[i]);
+	metrics_hist_init(&delivery_delay, "mail_relay_delivery_delay_seconds",
+	    "", bounds, sizeof(bounds) / sizeof(bounds[0]));
+}
+
+/* One outcome recorded (never one ignored as already recorded). */
+static void
+count_outcome(const char *job, int status, time_t when)
+{
+	unsigned long long	created = spool_id_usec(job);
+	unsigned long long	at = (unsigned long long)when * 1000000;
+
+	switch (status) {
+	case SPOOL_RCPT_DELIVERED:
+		metrics_add(outcomes[0], 1);
+		if (created != 0)
+			metrics_hist_observe(&delivery_delay,
+			    at > created ? at - created : 0);
+		break;
+	case SPOOL_RCPT_DEFERRED:
+		metrics_add(outcomes[1], 1);
+		break;
+	case SPOOL_RCPT_BOUNCED:
+		metrics_add(outcomes[2], 1);
+		break;
+	case SPOOL_RCPT_EXPIRED:
+		metrics_add(outcomes[3], 1);
+		break;
+	}
 }
 
 static void
@@ -189,6 +243,7 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 			    job, ev->qid, ev->rcpt);
 		return 0;
 	}
+	count_outcome(job, o.status, ev->when);
 	log_outcome(t, job, ev);
 	return suppress(t, job, ev, seq);
 }
@@ -226,7 +281,10 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 			rc = -1;
 			break;
 		}
-		n += r == 0;
+		if (r == 0) {
+			count_outcome(job, SPOOL_RCPT_EXPIRED, ev->when);
+			n++;
+		}
 	}
 	spool_record_free(&rec);
 	if (n > 0)
@@ -489,6 +547,7 @@ init(struct trackd *t)
 	if ((t->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal(EX_OSERR, "signalfd");
 	drop_privileges(t);
+	metrics_setup(t);
 	open_log(t);
 	t->retry_ms = RETRY_MIN_MS;
 }
