@@ -78,8 +78,8 @@ LINK	= $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
 # source file needs no edit here.  Each program links the libraries it
 # uses:
 #
-#	spoold/libspool.a  the spool module, cfg, log, metrics (all of
-#	                   spoold/ but the mains and deliver.c)
+#	spoold/libspool.a  the spool module, cfg, log, metrics, priv, text,
+#	                   pindex (all of spoold/ but the mains and deliver.c)
 #	spoold/deliver.o   spawning sendmail; spoold only
 #	cgi/libcgi.a       the CGI's modules (all of cgi/ but the mains)
 #	trackd/libtrack.a  trackd's modules (all of trackd/ but its main)
@@ -112,7 +112,7 @@ MANS	= $(wildcard $(SRCDIRS:=/*.[1-8]))
 all: $(PROGS)
 
 cgi/relay-fcgi: cgi/relay-fcgi.o $(CGI_LIB) $(SPOOL_LIB)
-cgi/relay-token: cgi/relay-token.o $(CGI_LIB)
+cgi/relay-token: cgi/relay-token.o $(CGI_LIB) $(SPOOL_LIB)
 spoold/spoold: spoold/spoold.o $(DELIVER) $(SPOOL_LIB)
 spoold/spoolctl: spoold/spoolctl.o $(SPOOL_LIB)
 trackd/trackd: trackd/trackd.o $(TRACK_LIB) $(SPOOL_LIB)

@@ -8,11 +8,11 @@ BENCHPROGS = bench/fcgi-echo bench/durable-loop bench/noop-sendmail \
 
 bench-tools: $(BENCHPROGS)
 
-bench/fcgi-echo: bench/fcgi-echo.o
-bench/durable-loop: bench/durable-loop.o
+bench/fcgi-echo: bench/fcgi-echo.o bench/benchjob.o $(SPOOL_LIB)
+bench/durable-loop: bench/durable-loop.o bench/benchjob.o $(SPOOL_LIB)
 bench/noop-sendmail: bench/noop-sendmail.o
 bench/spawn-loop: bench/spawn-loop.o
-bench/spool-fill: bench/spool-fill.o $(SPOOL_LIB)
+bench/spool-fill: bench/spool-fill.o bench/benchjob.o $(SPOOL_LIB)
 
 $(BENCHPROGS):
 	$(LINK)

@@ -3,32 +3,32 @@
  * responder with worker threads, as relay-fcgi has: it reads the whole
  * body, touches no disk and answers 202 with a body of the relay's size.
  *
- * With -d, each body it reads is also written durably, as bench/durable-loop
- * (mode 0) writes one job: dir/tmp/<name>, fsync, close, rename into
- * dir/pending/<name>, fsync pending/.  Names (time, worker number, a
- * counter per worker) are unique.  A failed write answers 503, not 202.
+ * With -d, each body it reads is also enqueued as the message of a job
+ * with the spool's own spool_enqueue, as relay-fcgi and bench/durable-loop
+ * do: dir becomes a spool, the body is written to tmp/<id>, fsynced,
+ * renamed into pending/, and pending/ fsynced.  A failed write answers
+ * 503, not 202.
  *
  *	fcgi-echo -s socket [-n workers] [-d dir]
  */
 #include <errno.h>
 #include <fcgiapp.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "benchjob.h"
+
 #define BODY_MAX	(4 << 20)
 
 static int		listen_fd;
-static int		tmp_fd = -1, pending_fd = -1;	/* -d dir */
+static struct spool	*spool;		/* -d dir */
 static atomic_flag	warned = ATOMIC_FLAG_INIT;
 
 static void
@@ -63,67 +63,15 @@ read_body(FCGX_Request *r, char *buf)
 	return got;
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Writes one body durably under the -d directory, as durable-loop's mode 0
- * writes one job: 0, or -1 with the partial file removed.
- */
-static int
-store(int worker, unsigned long *seq, const char *buf, size_t len)
-{
-	struct timespec	ts;
-	char		name[64];
-	int		fd, n, saved;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(name, sizeof(name), "%013llx-%04x%012lx",
-	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
-	    (unsigned)worker, (*seq)++);
-	if (n < 0 || (size_t)n >= sizeof(name))
-		return -1;
-	fd = openat(tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
-	if (fd == -1)
-		return -1;
-	if (write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) == -1 ||
-	    renameat(tmp_fd, name, pending_fd, name) == -1)
-		goto fail;
-	return fsync(pending_fd);
-fail:
-	saved = errno;
-	unlinkat(tmp_fd, name, 0);
-	errno = saved;
-	return -1;
-}
-
 static void *
 worker_main(void *arg)
 {
 	FCGX_Request	 req;
 	char		*buf;
-	unsigned long	 seq = 0;
-	int		 len, worker = (int)(intptr_t)arg;
+	char		 id[SPOOL_ID_LEN + 1];
+	int		 len;
 
+	(void)arg;
 	if ((buf = malloc(BODY_MAX)) == NULL)
 		return NULL;
 	if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
@@ -135,8 +83,8 @@ worker_main(void *arg)
 			FCGX_PutS("Status: 400 Bad Request\r\n"
 			    "Content-Type: application/json\r\n\r\n"
 			    "{\"ok\":false}\n", req.out);
-		else if (tmp_fd != -1 &&
-		    store(worker, &seq, buf, (size_t)len) == -1) {
+		else if (spool != NULL &&
+		    bench_enqueue(spool, buf, (size_t)len, id) == -1) {
 			if (!atomic_flag_test_and_set(&warned))
 				fprintf(stderr, "fcgi-echo: write: %s\n",
 				    strerror(errno));
@@ -157,23 +105,6 @@ worker_main(void *arg)
 	}
 	free(buf);
 	return NULL;
-}
-
-/* Creates dir/sub if missing and opens it: the fd, or -1. */
-static int
-open_dir(const char *dir, const char *sub)
-{
-	char	path[4096];
-	int	n;
-
-	n = snprintf(path, sizeof(path), "%s/%s", dir, sub);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 int
@@ -202,9 +133,7 @@ main(int argc, char *argv[])
 	}
 	if (sock == NULL || optind != argc)
 		usage();
-	if (dir != NULL && ((mkdir(dir, 0700) == -1 && errno != EEXIST) ||
-	    (tmp_fd = open_dir(dir, "tmp")) == -1 ||
-	    (pending_fd = open_dir(dir, "pending")) == -1)) {
+	if (dir != NULL && (spool = spool_open(dir)) == NULL) {
 		fprintf(stderr, "fcgi-echo: %s: %s\n", dir, strerror(errno));
 		return EX_CANTCREAT;
 	}
@@ -225,8 +154,7 @@ main(int argc, char *argv[])
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (i = 0; i < n; i++)
-		if (pthread_create(&t, &attr, worker_main,
-		    (void *)(intptr_t)i) != 0)
+		if (pthread_create(&t, &attr, worker_main, NULL) != 0)
 			return EX_OSERR;
 	while (sigwait(&sigs, &sig) != 0)
 		continue;

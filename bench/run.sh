@@ -13,8 +13,9 @@
 #   - nginx -> relay-fcgi POST /send, spool on the work filesystem (durable)
 #   - nginx -> bench/fcgi-echo -d on the work filesystem, right after it
 #     (FastCGI ceiling with the relay's disk work)
-#   - bench/durable-loop at the relay's concurrency, before and after the
-#     durable /send and fcgi-echo -d runs                (disk ceiling)
+#   - bench/durable-loop (the spool's spool_enqueue alone) at the relay's
+#     concurrency, before and after the durable /send and fcgi-echo -d
+#     runs                                               (disk ceiling)
 #   - serial posix_spawn of bench/noop-sendmail          (drain ceiling),
 #     before and after:
 #   - spoold draining a spool of 5,000 jobs into bench/noop-sendmail
@@ -336,7 +337,8 @@ if [ $relay = 1 ] && want health; then
 	stop_pid "$spoold_pid"
 fi
 if [ $relay = 1 ] && want durable; then
-	# Durable: the bare loop before and after, at the relay's concurrency.
+	# Durable: spool_enqueue alone (no HTTP) before and after, at the
+	# relay's concurrency.
 	say "bench: durable-loop warm-up"
 	"$top/bench/durable-loop" -d "$w/loop0" -t "$nworkers" -s 3 -b "$jobsize" \
 	    > /dev/null

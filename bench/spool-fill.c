@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "spool.h"
+#include "benchjob.h"
 
 static struct spool	*spool;
 static atomic_long	 left;
@@ -50,32 +50,14 @@ make_message(void)
 static void *
 fill_main(void *arg)
 {
-	static const char *const rcpt[] = { "alice@example.net",
-	    "bob@example.net", "audit@example.org" };
-	struct spool_env	 env;
-	char			 id[SPOOL_ID_LEN + 1], msgid[128];
+	char	id[SPOOL_ID_LEN + 1];
 
 	(void)arg;
-	while (atomic_fetch_sub(&left, 1) > 0) {
-		if (spool_id_new(id) == -1) {
-			failed++;
-			continue;
-		}
-		snprintf(msgid, sizeof(msgid), "%s@relay.test", id);
-		memset(&env, 0, sizeof(env));
-		env.id = id;
-		env.created = time(NULL);
-		env.caller = "bench";
-		env.message_id = msgid;
-		env.sender = "orders@example.org";
-		env.rcpt = rcpt;
-		env.nrcpt = 3;
-		env.subject = "Your order has shipped \xe2\x9c\x94";
-		if (spool_enqueue(spool, &env, msg, msglen) == -1) {
+	while (atomic_fetch_sub(&left, 1) > 0)
+		if (bench_enqueue(spool, msg, msglen, id) == -1) {
 			perror("spool_enqueue");
 			failed++;
 		}
-	}
 	return NULL;
 }
 

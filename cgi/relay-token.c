@@ -13,6 +13,7 @@
 #include <sysexits.h>
 
 #include "addr.h"
+#include "text.h"
 #include "tokens.h"
 
 #define TOKEN_BYTES	32
@@ -24,35 +25,17 @@ usage(void)
 	exit(EX_USAGE);
 }
 
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char	digits[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int
 main(int argc, char *argv[])
 {
 	unsigned char	 raw[TOKEN_BYTES], hash[TOKENS_HASH_LEN];
 	char		 token[2 * TOKEN_BYTES + 1], hashhex[2 * TOKENS_HASH_LEN + 1];
 	const char	*why;
-	size_t		 i;
 	int		 a;
 
 	if (argc < 3)
 		usage();
-	for (i = 0; argv[1][i] != '\0'; i++)
-		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789._-", argv[1][i]) == NULL)
-			break;
-	if (argv[1][i] != '\0' || i == 0 || i >= TOKENS_NAME_MAX) {
+	if (!tokens_name_valid(argv[1])) {
 		fprintf(stderr, "relay-token: %s: bad caller name "
 		    "(letters, digits, . _ -)\n", argv[1]);
 		return EX_USAGE;
@@ -64,9 +47,9 @@ main(int argc, char *argv[])
 		}
 
 	arc4random_buf(raw, sizeof(raw));
-	hex(raw, sizeof(raw), token);
+	text_hex(raw, sizeof(raw), token);
 	tokens_hash(token, strlen(token), hash);
-	hex(hash, sizeof(hash), hashhex);
+	text_hex(hash, sizeof(hash), hashhex);
 	explicit_bzero(raw, sizeof(raw));
 
 	printf("%s\n%s sha256:%s", token, argv[1], hashhex);

@@ -47,13 +47,15 @@ tokens_free(struct tokens *t)
 	t->ncallers = 0;
 }
 
-static int
-name_valid(const char *s)
+int
+tokens_name_valid(const char *s)
 {
 	size_t	n;
 
 	for (n = 0; s[n] != '\0'; n++)
-		if (!isalnum((unsigned char)s[n]) && strchr("._-", s[n]) == NULL)
+		if (!(s[n] >= 'a' && s[n] <= 'z') &&
+		    !(s[n] >= 'A' && s[n] <= 'Z') &&
+		    !(s[n] >= '0' && s[n] <= '9') && strchr("._-", s[n]) == NULL)
 			return 0;
 	return n > 0 && n < TOKENS_NAME_MAX;
 }
@@ -105,7 +107,7 @@ caller_parse(char *line, struct caller *c)
 	memset(c, 0, sizeof(*c));
 	name = strtok_r(line, sep, &save);
 	hash = strtok_r(NULL, sep, &save);
-	if (name == NULL || !name_valid(name))
+	if (name == NULL || !tokens_name_valid(name))
 		return "bad caller name (letters, digits, . _ -)";
 	strlcpy(c->name, name, sizeof(c->name));
 	if (hash == NULL || strncmp(hash, "sha256:", 7) != 0 ||

@@ -28,6 +28,8 @@ struct tokens {
 	size_t		 ncallers;
 };
 
+/* 1 for a caller name: 1 to TOKENS_NAME_MAX - 1 of A-Z a-z 0-9 . _ - */
+int		 tokens_name_valid(const char *);
 /* 0, or -1 with "file[:line]: why" in err. */
 int		 tokens_load(const char *, struct tokens *, char *, size_t);
 void		 tokens_free(struct tokens *);

@@ -17,22 +17,10 @@
 
 #include "spool.h"
 #include "spool_impl.h"
+#include "text.h"
 
 #define IDEM_NAME_LEN	64
 #define IDEM_LINE_MAX	(SPOOL_ID_LEN + 1 + 64 + 1 + 24 + 2)
-
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char	digits[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static void
 idem_name(const char *caller, const char *key, char out[IDEM_NAME_LEN + 1])
@@ -44,7 +32,7 @@ idem_name(const char *caller, const char *key, char out[IDEM_NAME_LEN + 1])
 	SHA256Update(&ctx, (const uint8_t *)caller, strlen(caller) + 1);
 	SHA256Update(&ctx, (const uint8_t *)key, strlen(key));
 	SHA256Final(md, &ctx);
-	hex(md, sizeof(md), out);
+	text_hex(md, sizeof(md), out);
 }
 
 /*
@@ -149,7 +137,7 @@ spool_idem_begin(struct spool *sp, const char *caller, const char *key,
 	if (idem_parse(buf, rid, rhash, &when) && when <= now &&
 	    now - when < SPOOL_IDEM_TTL) {
 		close(fd);
-		hex(bodyhash, 32, want);
+		text_hex(bodyhash, 32, want);
 		if (strcmp(want, rhash) != 0)
 			return SPOOL_IDEM_CONFLICT;
 		memcpy(id, rid, sizeof(rid));
@@ -172,7 +160,7 @@ spool_idem_commit(struct spool_idem *h, const char *id)
 		errno = EINVAL;
 		return -1;
 	}
-	hex(h->hash, sizeof(h->hash), hx);
+	text_hex(h->hash, sizeof(h->hash), hx);
 	n = snprintf(line, sizeof(line), "%s %s %lld\n", id, hx,
 	    (long long)spool_now());
 	if (n < 0 || (size_t)n >= sizeof(line)) {

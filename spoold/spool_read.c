@@ -15,44 +15,6 @@
 #include "spool_impl.h"
 
 static int
-unhex(int c)
-{
-	return c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
-/* Reverses error_escape in place; -1 on a malformed escape. */
-static int
-error_unescape(char *s)
-{
-	char	*w = s;
-
-	for (; *s != '\0'; s++) {
-		if (*s != '\\') {
-			*w++ = *s;
-			continue;
-		}
-		switch (*++s) {
-		case '\\': *w++ = '\\'; break;
-		case 'n': *w++ = '\n'; break;
-		case 'r': *w++ = '\r'; break;
-		case 't': *w++ = '\t'; break;
-		case 'x':
-			if (!spool_ishex((unsigned char)s[1]) ||
-			    !spool_ishex((unsigned char)s[2]) ||
-			    (s[1] == '0' && s[2] == '0'))
-				return -1;
-			*w++ = (char)(unhex(s[1]) * 16 + unhex(s[2]));
-			s += 2;
-			break;
-		default:
-			return -1;
-		}
-	}
-	*w = '\0';
-	return 0;
-}
-
-static int
 bad_job(void)
 {
 	errno = EBADMSG;
@@ -179,7 +141,7 @@ parse_line(struct spool_job *job, char *line, unsigned *seen)
 		job->attempts = (int)n;
 		break;
 	case 7:
-		if (error_unescape(val) == -1)
+		if (spool_unescape(val) == -1)
 			return bad_job();
 		job->error = val;
 		break;

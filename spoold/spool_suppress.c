@@ -20,6 +20,7 @@
 
 #include "spool.h"
 #include "spool_impl.h"
+#include "text.h"
 
 #define SUPP_MAGIC	"mail-relay-suppress 1\n"
 #define SUPP_NAME_LEN	64
@@ -55,21 +56,15 @@ static int
 supp_name(const char *addr, char norm[ADDRESS_MAX + 1],
     char name[SUPP_NAME_LEN + 1])
 {
-	static const char	digits[] = "0123456789abcdef";
-	SHA2_CTX		ctx;
-	unsigned char		md[SHA256_DIGEST_LENGTH];
-	size_t			i;
+	SHA2_CTX	ctx;
+	unsigned char	md[SHA256_DIGEST_LENGTH];
 
 	if (spool_addr_normalise(addr, norm, ADDRESS_MAX + 1) == -1)
 		return -1;
 	SHA256Init(&ctx);
 	SHA256Update(&ctx, (const uint8_t *)norm, strlen(norm));
 	SHA256Final(md, &ctx);
-	for (i = 0; i < sizeof(md); i++) {
-		name[2 * i] = digits[md[i] >> 4];
-		name[2 * i + 1] = digits[md[i] & 15];
-	}
-	name[SUPP_NAME_LEN] = '\0';
+	text_hex(md, sizeof(md), name);		/* SUPP_NAME_LEN digits */
 	return 0;
 }
 

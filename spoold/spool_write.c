@@ -169,41 +169,6 @@ env_header(struct sbuf *b, const struct spool_env *env, int attempts,
 	return sbuf_add(b, "\n", 1);
 }
 
-/* Escapes an error text into one header-safe line. */
-static char *
-error_escape(const char *s)
-{
-	struct sbuf	b = { NULL, 0, 0 };
-	char		hx[5];
-	size_t		n = 0;
-	unsigned char	c;
-
-	if (sbuf_add(&b, "", 0) == -1)
-		return NULL;
-	for (; *s != '\0' && n < SPOOL_ERROR_MAX; s++, n++) {
-		c = (unsigned char)*s;
-		if (c == '\\')
-			(void)snprintf(hx, sizeof(hx), "\\\\");
-		else if (c == '\n')
-			(void)snprintf(hx, sizeof(hx), "\\n");
-		else if (c == '\r')
-			(void)snprintf(hx, sizeof(hx), "\\r");
-		else if (c == '\t')
-			(void)snprintf(hx, sizeof(hx), "\\t");
-		else if (c < 0x20 || c >= 0x7f)
-			(void)snprintf(hx, sizeof(hx), "\\x%02x", c);
-		else {
-			hx[0] = (char)c;
-			hx[1] = '\0';
-		}
-		if (sbuf_add(&b, hx, strlen(hx)) == -1) {
-			free(b.p);
-			return NULL;
-		}
-	}
-	return b.p;
-}
-
 /* Copies len bytes from fd at off to out. */
 static int
 copy_range(int in, off_t off, off_t len, int out)
@@ -268,7 +233,7 @@ tmp_write(struct spool *sp, const struct spool_env *env, int attempts,
 		errno = EINVAL;
 		return -1;
 	}
-	if (error != NULL && (eerr = error_escape(error)) == NULL)
+	if (error != NULL && (eerr = spool_escape(error, SPOOL_ERROR_MAX, 0)) == NULL)
 		return -1;
 	if (env_header(&b, env, attempts, eerr) == -1)
 		goto fail;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "priv.h"
 #include "spool.h"
+#include "text.h"
 
 #define EX_BADID	EX_USAGE	/* not a job id at all */
 #define EX_UNKNOWN	EX_NOINPUT	/* no such job */
@@ -98,22 +99,19 @@ iso(time_t t, char *buf, size_t size)
 	return buf;
 }
 
-/* Prints s with control characters escaped, so a terminal shows them. */
+/* Prints s on one line, escaped as text_line does, so a terminal shows it. */
 static void
 put_safe(const char *s)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char	ch = (unsigned char)*s;
+	size_t	 size = TEXT_LINE_SIZE(strlen(s));
+	char	*out;
 
-		if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch == '\t')
-			fputs("\\t", stdout);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\x%02x", ch);
-		else
-			putchar(ch);
+	if ((out = malloc(size)) == NULL) {
+		fprintf(stderr, "spoolctl: out of memory\n");
+		exit(EX_OSERR);
 	}
+	fputs(text_line(s, out, size), stdout);
+	free(out);
 }
 
 /*

@@ -37,6 +37,7 @@
 #include "pindex.h"
 #include "priv.h"
 #include "spool.h"
+#include "text.h"
 
 #define OUTAGE_STREAK	5		/* temporary failures in a row */
 #define MAINT_INTERVAL	3600		/* idem purge + full rescan */
@@ -199,22 +200,6 @@ reload(struct daemon *d)
 
 /* ---- one job ---- */
 
-/* A one-line, bounded copy of an error text for the log. */
-static const char *
-log_safe(const char *s, char *out, size_t size)
-{
-	size_t	i;
-
-	for (i = 0; s[i] != '\0' && i < size - 4; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : ' ';
-	if (s[i] != '\0') {
-		memcpy(out + i, "...", 3);
-		i += 3;
-	}
-	out[i] = '\0';
-	return out;
-}
-
 static time_t
 backoff(const struct cfg *cfg, int n)
 {
@@ -276,7 +261,7 @@ job_failed(struct daemon *d, struct spool_job *job, const char *reason)
 	}
 	log_err("job=%s failed message-id=<%s> attempt=%d reason=\"%s\"",
 	    job->id, job->env.message_id, job->attempts + 1,
-	    log_safe(reason, safe, sizeof(safe)));
+	    text_line(reason, safe, sizeof(safe)));
 }
 
 static void
@@ -304,7 +289,7 @@ job_deferred(struct daemon *d, struct spool_job *job,
 	log_warnx("job=%s deferred message-id=<%s> attempt=%d status=%d "
 	    "next=+%llds reason=\"%s\"", job->id, job->env.message_id, attempt,
 	    res->status, (long long)delay,
-	    log_safe(res->reason, safe, sizeof(safe)));
+	    text_line(res->reason, safe, sizeof(safe)));
 }
 
 /* The outage guard: count temporary failures, pause and resume. */

@@ -142,6 +142,27 @@ test_group_readable_ok(void **state)
 	tokens_free(&t);
 }
 
+/* The rule relay-token and the tokens file share. */
+static void
+test_caller_names(void **state)
+{
+	char	longest[TOKENS_NAME_MAX + 1];
+
+	(void)state;
+	assert_true(tokens_name_valid("shop"));
+	assert_true(tokens_name_valid("Shop.eu_2-a"));
+	assert_false(tokens_name_valid(""));
+	assert_false(tokens_name_valid("a b"));
+	assert_false(tokens_name_valid("a/b"));
+	assert_false(tokens_name_valid("caf\xc3\xa9"));
+	memset(longest, 'a', sizeof(longest));
+	longest[TOKENS_NAME_MAX - 1] = '\0';
+	assert_true(tokens_name_valid(longest));
+	longest[TOKENS_NAME_MAX - 1] = 'a';
+	longest[TOKENS_NAME_MAX] = '\0';
+	assert_false(tokens_name_valid(longest));
+}
+
 int
 main(void)
 {
@@ -150,6 +171,7 @@ main(void)
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_group_readable_ok),
+		cmocka_unit_test(test_caller_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
