@@ -63,8 +63,38 @@ def wait_for(pred, timeout=10.0, what="condition"):
     while time.time() < end:
         if pred():
             return
-        time.sleep(0.02)
+        time.sleep(0.02)        # the poll interval
     raise AssertionError("timed out waiting for " + what)
+
+
+def connections(pid):
+    """How many connections pid has open: the accepted ends of its unix
+    socket connections (connected, carrying the listening socket's path,
+    which a connecting end and a socketpair do not) and its TCP sockets
+    that are not listening; matched by inode in /proc/net."""
+    conn = set()
+    for table in ("unix", "tcp", "tcp6"):
+        try:
+            with open("/proc/net/" + table) as f:
+                next(f)
+                for line in f:
+                    c = line.split()
+                    if table == "unix":
+                        if len(c) >= 8 and c[5] == "03":
+                            conn.add(c[6])
+                    elif c[3] != "0A":
+                        conn.add(c[9])
+        except OSError:
+            pass
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in conn:
+            n += 1
+    return n
 
 
 def make_token(name, *senders):

@@ -51,7 +51,7 @@ def wait_for(pred, timeout=10.0, what="condition", step=0.01):
         v = pred()
         if v:
             return v
-        time.sleep(step)
+        time.sleep(step)        # the poll interval
     raise AssertionError("timed out waiting for " + what)
 
 
@@ -196,6 +196,7 @@ class Spool:
         ids = []
         for _ in range(n):
             ids.append(self.add(**kw))
+            # Ids carry their microsecond: the next one is later.
             time.sleep(0.000002)
         return ids
 
@@ -280,3 +281,44 @@ def sanitized(pid):
             return "libasan" in f.read()
     except OSError:
         return False
+
+
+def running(mark):
+    """Pids of the processes whose command line holds mark (a path of one
+    test's own directory, such as its outbox): how a test sees that the
+    sendmail children of a killed spoold are gone.  A zombie has an empty
+    command line, so only live processes count."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if mark.encode() in f.read():
+                    out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+# poll(2) and ppoll(2) in /proc/PID/syscall: x86_64, i386, arm64.
+POLL_SYSCALLS = {"x86_64": (7, 271), "i686": (168, 309), "aarch64": (73,)}
+
+
+def in_poll(pid):
+    """Whether the process sleeps in poll(2): for spoold with no job due
+    and no sendmail running, idle."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state != "S":
+            return False
+        with open("/proc/%d/wchan" % pid) as f:
+            if "poll" in f.read():
+                return True
+        with open("/proc/%d/syscall" % pid) as f:
+            nr = f.read().split()[0]
+    except (OSError, IndexError):
+        return False
+    return nr.isdigit() and int(nr) in POLL_SYSCALLS.get(os.uname().machine,
+                                                          ())

@@ -30,7 +30,7 @@ import requests
 
 import soak
 from relaystack import RELAY_FCGI, ROOT, Stack, wait_for
-from spoolhelp import FAKE, Spool
+from spoolhelp import FAKE, Spool, running
 from spoolhelp import wait_for as sp_wait_for
 from test_faults import Faults, check_job_file
 
@@ -40,7 +40,8 @@ SHIM = os.path.join(ROOT, "tests", "helpers", "faultinject.so")
 @pytest.fixture(scope="module", autouse=True)
 def shim():
     if not os.path.exists(SHIM):
-        pytest.fail("tests/helpers/faultinject.so is missing: make units builds it")
+        pytest.fail("tests/helpers/faultinject.so is missing: "
+                    "make units builds it")
 
 
 def start_fcgi_with(stack, env):
@@ -95,10 +96,22 @@ def test_kill9_relay_during_concurrent_sends():
                        for c in range(8)]
             for t in threads:
                 t.start()
-            time.sleep(rnd.uniform(0.3, 0.7))
+
+            def answered(pred, since=0):
+                with lock:
+                    return any(pred(st) for _, st, _ in answers[since:])
+            # Under load (a request accepted this round), then the kill
+            # at a random moment: the random delay is the test.
+            n0 = len(answers)
+            wait_for(lambda: answered(lambda st: st == 202, n0), 10,
+                     "a request accepted")
+            time.sleep(rnd.uniform(0.1, 0.4))
             s.procs["fcgi"].send_signal(signal.SIGKILL)
             s.procs["fcgi"].wait()
-            time.sleep(0.1)
+            # The clients see the relay gone before they stop.
+            n1 = len(answers)
+            wait_for(lambda: answered(lambda st: st != 202, n1), 10,
+                     "a request refused")
             stop.set()
             for t in threads:
                 t.join()
@@ -135,7 +148,9 @@ def test_kill9_relay_during_concurrent_sends():
                  len([n for n in os.listdir(s.outbox)
                       if n.endswith(".eml")]) >= len(pending), 30, "drain")
         assert s.jobs("tmp") == [], "stale tmp/ files not removed"
-        time.sleep(0.2)
+        # Nothing more can come once spoold and its sendmails are gone.
+        s.stop("spoold")
+        sp_wait_for(lambda: not running(s.outbox), 10, "sendmail children")
         got = set()
         for name in os.listdir(s.outbox):
             if name.endswith(".eml"):
@@ -178,14 +193,15 @@ def test_kill9_spoold_during_drain_with_deferrals(tmp_path):
         kills = 10
         for _ in range(kills):
             p = sp.spoold(env=faults.env())
-            time.sleep(rnd.uniform(0.05, 0.35))
+            time.sleep(rnd.uniform(0.05, 0.35))     # the kill lands at random
             p.kill()
             p.wait()
         p = sp.spoold(env=faults.env())
         sp_wait_for(lambda: not sp.jobs() and not sp.jobs("processing")
                     and set(ids) <= set(sp.delivered()), 60, "final drain")
         assert sp.stop(p) == 0
-        time.sleep(0.2)         # children of killed spoolds finish
+        # Children of killed spoolds finish: wait for them.
+        sp_wait_for(lambda: not running(sp.dir), 10, "sendmail children")
         got = sp.delivered()
         assert set(ids) <= set(got), "lost: %s" % (set(ids) - set(got))
         assert set(got) <= set(ids)
@@ -229,9 +245,10 @@ def test_relay_sigterm_while_starting_exits():
                               sock], stdout=log, stderr=log,
                              env=dict(os.environ, **faults.env()))
         s.procs["fcgi"] = p         # s.close() stops it whatever happens
+        # The shim logs the delay as it starts it: from here on relay-fcgi
+        # is held inside its start.
         wait_for(lambda: faults.injected() or p.poll() is not None, 5,
                  "the held start")
-        time.sleep(0.1)
         p.send_signal(signal.SIGTERM)
         try:
             p.wait(4)

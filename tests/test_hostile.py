@@ -19,7 +19,6 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 
 import pytest
 import requests
@@ -708,20 +707,24 @@ def run_relay(s, timeout=5):
     """Starts relay-fcgi on s's config: (exit status, or None once it is
     listening, and stderr)."""
     sock = os.path.join(s.dir, "probe.sock")
-    p = subprocess.Popen([RELAY_FCGI, "-d", "-c", s.conf_path, "-s", sock],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+    errpath = os.path.join(s.dir, "probe.err")
+
+    def err():
+        with open(errpath, errors="replace") as f:
+            return f.read()
+    with open(errpath, "w") as errf:
+        p = subprocess.Popen([RELAY_FCGI, "-d", "-c", s.conf_path, "-s",
+                              sock], stdout=subprocess.DEVNULL, stderr=errf)
     try:
-        wait_for(lambda: p.poll() is not None or os.path.exists(sock),
-                 timeout, "relay-fcgi to exit or listen")
+        # Serving (SIGTERM while it is still starting is test_crash.py's
+        # business), or gone.
+        wait_for(lambda: p.poll() is not None or "serving with" in err(),
+                 timeout, "relay-fcgi to exit or serve")
         if p.poll() is not None:
-            return p.returncode, p.stderr.read()
-        # Listening.  (SIGTERM while it is still starting is
-        # test_crash.py's business: here, let it settle.)
-        time.sleep(0.3)
+            return p.returncode, err()
         p.send_signal(signal.SIGTERM)
         p.wait(5)
-        return None, p.stderr.read()
+        return None, err()
     finally:
         if p.poll() is None:
             p.kill()

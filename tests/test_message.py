@@ -1,7 +1,7 @@
 """The message relay-fcgi builds, parsed back with Python's email package.
 
-tests/helpers/build-message runs req_parse() and mime_build() on a JSON request
-read from stdin and prints the message.  Every message here must parse
+tests/helpers/build-message runs req_parse() and mime_build() on a JSON
+request read from stdin and prints the message.  Every message here must parse
 with policy.strict and policy.default without a defect, and decode to
 exactly what was sent: names, subject, extra headers, text and html
 (CR LF and CR normalised to LF), attachments byte for byte.
@@ -36,7 +36,8 @@ def build_message():
         subprocess.run(["make", "-C", ROOT, "tests/helpers/build-message"],
                        check=False, capture_output=True)
     if not os.access(BUILD, os.X_OK):
-        pytest.fail("tests/helpers/build-message is missing: make tests/helpers/build-message")
+        pytest.fail("tests/helpers/build-message is missing: "
+                    "make tests/helpers/build-message")
 
 
 def run(req):

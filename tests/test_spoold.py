@@ -1,6 +1,6 @@
-"""spoold against a stand-in sendmail (tests/helpers/fake-sendmail): ordering, the
-exact hand-over, every outcome class, backoff, max attempts, the outage
-guard, timeouts, signals, recovery, kill -9 during a drain."""
+"""spoold against a stand-in sendmail (tests/helpers/fake-sendmail):
+ordering, the exact hand-over, every outcome class, backoff, max attempts,
+the outage guard, timeouts, signals, recovery, kill -9 during a drain."""
 
 import os
 import random
@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from spoolhelp import FAKE, SPOOLD, Spool, new_id, sanitized, wait_for
+from spoolhelp import (FAKE, SPOOLD, Spool, in_poll, new_id, running,
+                       sanitized, wait_for)
 
 
 @pytest.fixture
@@ -195,13 +196,20 @@ def test_outage_guard(sp):
     ids = sp.add_many(8)
     p = sp.start()
     wait_for(lambda: "paused" in sp.log(), 5, "paused")
-    time.sleep(0.3)
     assert len(sp.calls()) == 5             # then it stops spending attempts
     assert [attempts(sp, j) for j in ids[5:]] == [0, 0, 0]
-    wait_for(lambda: len(sp.calls()) == 6, 4, "one probe")
-    time.sleep(0.5)
-    assert len(sp.calls()) == 6
+    wait_for(lambda: len(sp.calls()) >= 6, 4, "one probe")
+    # Nothing between the pause and the probe, which comes a backoff
+    # (backoff_initial, 1 s) after the last failure.
+    calls = sp.calls()
+    assert len(calls) == 6
+    assert calls[5]["time"] - calls[4]["time"] >= 0.99e9
     sp.control(exit=0)
+    # The failed probe doubles the backoff: the next call is the next
+    # probe, 2 s (backoff_max) later, with nothing in between.
+    wait_for(lambda: len(sp.calls()) >= 7, 5, "the second probe")
+    calls = sp.calls()
+    assert calls[6]["time"] - calls[5]["time"] >= 1.99e9
     wait_for(lambda: not sp.jobs() and not sp.jobs("processing"), 8,
              "drained after the outage")
     assert sp.stop(p) == 0
@@ -275,9 +283,9 @@ def test_bad_config_and_usage(sp):
 
 def test_new_jobs_wake_an_idle_daemon_without_polling(sp):
     p = sp.start()
-    time.sleep(0.2)
+    wait_for(lambda: in_poll(p.pid), 5, "spoold asleep in poll")
     ticks = cpu_ticks(p.pid)
-    time.sleep(1.0)
+    time.sleep(1.0)     # the interval measured, not a wait for an event
     assert cpu_ticks(p.pid) == ticks        # idle: no CPU at all
     jid = sp.add()
     wait_for(lambda: jid in sp.delivered(), 1.0, "inotify pickup")
@@ -289,10 +297,15 @@ def test_flush_and_retry_wake_the_daemon(sp):
     waiting = sp.add(due=future, attempts=1)
     failed = sp.add(state="failed", attempts=3, error="exit 75")
     p = sp.start()
-    time.sleep(0.3)
+    # Asleep with a job not yet due and one failed: nothing sent, and
+    # nothing until spoolctl asks (the first call comes after the flush).
+    wait_for(lambda: in_poll(p.pid), 5, "spoold asleep in poll")
     assert sp.calls() == []
+    flushed = time.time_ns()
     assert sp.ctl("flush").returncode == 0
     wait_for(lambda: waiting in sp.delivered(), 1.0, "flushed job")
+    assert sp.call_ids() == [waiting]
+    assert sp.calls()[0]["time"] >= flushed
     assert sp.ctl("retry", failed).returncode == 0
     wait_for(lambda: failed in sp.delivered(), 1.0, "retried job")
     held = sp.add(state="held")
@@ -334,14 +347,15 @@ def test_memory_goes_back_after_a_backlog(sp):
     if sanitized(p.pid):
         sp.stop(p)
         pytest.skip("ASan's quarantine keeps freed memory")
-    time.sleep(0.2)
+    wait_for(lambda: in_poll(p.pid), 5, "spoold asleep in poll")
     idle = anon_kb(p.pid)
     assert sp.stop(p) == 0
     sp.add_many(4000)
     p = sp.start()
     wait_for(lambda: not sp.jobs() and not sp.jobs("processing"), 120,
              "drained")
-    time.sleep(0.3)
+    # Asleep again: the drain is over and its memory handed back.
+    wait_for(lambda: in_poll(p.pid), 5, "spoold asleep in poll")
     # The index of 4,000 jobs and the listing that built it took ~350 kB.
     assert anon_kb(p.pid) - idle < 100
     assert sp.stop(p) == 0
@@ -446,7 +460,7 @@ def test_kill9_during_drain_loses_nothing(sp):
     rnd = random.Random(os.getpid())
     for _ in range(kills):
         p = sp.spoold()
-        time.sleep(rnd.uniform(0.01, 0.12))
+        time.sleep(rnd.uniform(0.01, 0.12))     # the kill lands at random
         p.kill()
         p.wait()
     assert sp.jobs(), "drained before the last kill: nothing tested"
@@ -454,8 +468,8 @@ def test_kill9_during_drain_loses_nothing(sp):
     wait_for(lambda: not sp.jobs() and not sp.jobs("processing"), 60,
              "final drain")
     assert sp.stop(p) == 0
-    # fake-sendmail children outlive a killed spoold: let them finish.
-    time.sleep(0.2)
+    # fake-sendmail children outlive a killed spoold: wait for them.
+    wait_for(lambda: not running(sp.outbox), 10, "the sendmail children")
     got = sp.delivered()
     assert set(ids) <= set(got), "lost jobs"
     dups = sum(len(v) - 1 for v in got.values())

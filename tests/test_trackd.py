@@ -359,7 +359,7 @@ def test_a_partial_line_is_held_until_complete(tr):
     line = tr.rcpt(q, "a@dest.test", "sent")
     for i in range(0, len(line), 25):
         tr.write(line[i:i + 25], end="")
-        time.sleep(0.01)
+        time.sleep(0.01)        # the line arrives in pieces: the test
     # not before the newline: the reply could still be growing
     wait_for(lambda: "queued by postfix" in tr.log(), what="link")
     assert tr.status(jid, "a@dest.test") == ("queued", 0)

@@ -54,7 +54,7 @@ def wait_for(pred, timeout=10.0, what="condition", interval=0.05):
         if time.monotonic() > end:
             raise AssertionError("timed out after %.1fs waiting for %s"
                                  % (timeout, what))
-        time.sleep(interval)
+        time.sleep(interval)    # the poll interval
 
 
 def argv(cmd):
@@ -456,11 +456,23 @@ class Relay:
         return self
 
     def start_spoold(self):
+        logpath = self.procs.logdir / "spoold.log"
+
+        def starts():
+            try:
+                return logpath.read_text(errors="replace").count("started:")
+            except OSError:
+                return 0
+        before = starts()
         p = self.procs.start("spoold", [SPOOLD, "-d", "-c", self.conf])
-        time.sleep(0.1)
-        if p.poll() is not None:
-            raise AssertionError("spoold exited %s:\n%s"
-                                 % (p.returncode, self.procs.log("spoold")))
+
+        def up():
+            if p.poll() is not None:
+                raise AssertionError("spoold exited %s:\n%s"
+                                     % (p.returncode,
+                                        self.procs.log("spoold")))
+            return starts() > before
+        wait_for(up, 10, "spoold start")
         return self
 
     def jobs(self, state):
