@@ -4,7 +4,7 @@
 # bench/run.sh does this itself; `make bench` runs bench/run.sh.
 
 BENCHPROGS = bench/fcgi-echo bench/durable-loop bench/noop-sendmail \
-	     bench/spawn-loop bench/spool-fill
+	     bench/spawn-loop bench/spool-fill bench/log-writer
 
 bench-tools: $(BENCHPROGS)
 
@@ -13,6 +13,7 @@ bench/durable-loop: bench/durable-loop.o bench/benchjob.o $(SPOOL_LIB)
 bench/noop-sendmail: bench/noop-sendmail.o
 bench/spawn-loop: bench/spawn-loop.o
 bench/spool-fill: bench/spool-fill.o bench/benchjob.o $(SPOOL_LIB)
+bench/log-writer: bench/log-writer.o
 
 $(BENCHPROGS):
 	$(LINK)

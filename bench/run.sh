@@ -22,6 +22,8 @@
 #   - the durable /send again while spoold drains the same spool
 #   - spoold draining 500 jobs into Postfix's sendmail (a private
 #     instance) when Postfix is here
+#   - trackd following Postfix's log as fast as bench/log-writer appends
+#     to it, and recording the outcomes of relay messages (bench/track.sh)
 # The rows that delete many files come last: on ext4 without a journal,
 # creating and removing files is slower for about a minute after a mass
 # delete (the clean-up of a previous run included), so leave a minute
@@ -38,7 +40,9 @@
 #   BENCH_DISK_DIR=/var/tmp (the work filesystem) BENCH_TMPFS_DIR=/dev/shm
 #   BENCH_WORKERS= (relay-fcgi -n; empty: the configured default)
 #   BENCH_RESULTS=bench/RESULTS.md (empty: do not write)
-#   BENCH_ROWS="nginx echo tmpfs health durable mixed spawn drain postfix" (a
+#   BENCH_TRACK_LINES=100000 BENCH_TRACK_JOBS=1000 (bench/track.sh)
+#   BENCH_ROWS="nginx echo tmpfs health durable mixed spawn drain postfix
+#     track" (a
 #     subset runs only those parts; RESULTS.md is then left alone)
 # The benchmark never fails on a figure: it is not a test.
 set -u
@@ -55,7 +59,7 @@ diskbase=${BENCH_DISK_DIR:-/var/tmp}
 tmpfsbase=${BENCH_TMPFS_DIR:-/dev/shm}
 nworkers=${BENCH_WORKERS:-}
 results=${BENCH_RESULTS-bench/RESULTS.md}
-allrows="nginx echo tmpfs health durable mixed spawn drain postfix"
+allrows="nginx echo tmpfs health durable mixed spawn drain postfix track"
 rows_wanted=${BENCH_ROWS:-$allrows}
 [ "$rows_wanted" = "$allrows" ] || results=""
 # The Makefile includes bench/bench.mk; without it, name both.
@@ -69,7 +73,8 @@ die() { say "bench: $*"; exit 1; }
 # ---- build ------------------------------------------------------------
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 command -v nginx >/dev/null || die "nginx is not installed"
-$mk bench/fcgi-echo bench/durable-loop bench/noop-sendmail bench/spawn-loop ||
+$mk bench/fcgi-echo bench/durable-loop bench/noop-sendmail bench/spawn-loop \
+    bench/log-writer ||
     die "cannot build the bench tools"
 relay=1
 if ! make -s all >/dev/null 2>&1 || ! $mk bench/spool-fill >/dev/null 2>&1
@@ -366,6 +371,23 @@ if [ $relay = 1 ] && want durable; then
 	    "$(fmt "$(field "$l2" rate)")" "$(field "$l2" p50_ms)" \
 	    "$(field "$l2" p99_ms)" "$(field "$l2" errors)" - ""
 fi
+# ---- trackd ---------------------------------------------------------------
+tk=""
+kv() { printf '%s\n' "$tk" | sed -n "s/^$1=//p"; }
+mb() { awk -v k="$1" 'BEGIN { if (k + 0 > 0) printf "%.1f", k / 1024; else printf "-" }'; }
+if [ $relay = 1 ] && want track; then
+	say "bench: trackd following ${BENCH_TRACK_LINES:-100000} log lines"
+	tk=$(sh "$top/bench/track.sh" "$w/track")
+	row "trackd following Postfix's log, foreign mail (parse only)" \
+	    "$(kv foreign_lps)" - - 0 "$(mb "$(kv foreign_rss_kb)")" \
+	    "lines/s, $(kv foreign_lines) lines in $(kv foreign_secs) s; \
+$(kv foreign_us) us CPU per line; the writer alone $(kv writer_lps) lines/s"
+	row "trackd recording relay outcomes" "$(kv record_lps)" - - \
+	    "$(( $(kv record_jobs) - ${BENCH_TRACK_JOBS:-1000} ))" \
+	    "$(mb "$(kv rss_kb)")" "lines/s; $(kv record_mps) messages/s \
+(link + outcome: 3 durable spool writes each); $(kv record_us) us CPU per line"
+fi
+
 # ---- drain ----------------------------------------------------------------
 # Fills a spool with JOBS jobs, starts spoold on it and times it until
 # pending/ and processing/ are empty.  Sets d_secs d_rate d_rss d_failed
@@ -573,6 +595,14 @@ targets() {
 	    "${fcgi_idle:--}" "${spoold_idle:--}" "${drain_idle:--}"
 	printf '| spoold drain vs posix_spawn ceiling (mean of before/after) | %s | >= 80%% |\n' \
 	    "$(ratio "$rdrain" "$rspawn")"
+	[ -n "$tk" ] || return 0
+	printf '| trackd following the log, lines/s | %s | >= 50,000 |\n' \
+	    "$(kv foreign_lps)"
+	printf '| trackd RSS after %s lines (its own pages) | %s MB (%s kB) | < 2 MB |\n' \
+	    "$(kv foreign_lines)" "$(mb "$(kv foreign_rss_kb)")" \
+	    "$(kv foreign_anon_kb)"
+	printf '| trackd CPU while the log is quiet 3 s | %s ns | 0 |\n' \
+	    "$(kv idle_ns)"
 }
 
 report() {

@@ -80,6 +80,7 @@ attach(struct follow *f, int fd, const struct stat *st, off_t start)
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->rd = f->lstart = start;
+	f->last = '\n';
 	f->len = 0;
 	f->skip = 0;
 	f->check_trunc = 1;
@@ -247,7 +248,9 @@ read_events(struct follow *f)
 	ssize_t			 n;
 	char			*p;
 
-	while ((n = read(f->inofd, buf, sizeof(buf))) > 0) {
+	do {
+		if ((n = read(f->inofd, buf, sizeof(buf))) <= 0)
+			return;
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW)
@@ -270,27 +273,25 @@ read_events(struct follow *f)
 					f->wd_next = -1;
 			}
 		}
-	}
+	} while ((size_t)n == sizeof(buf));
 }
 
-/* copytruncate: the file is shorter, or what precedes us is not a line. */
+/*
+ * copytruncate: the file is now shorter than what was read, or the last
+ * byte read is no longer there.  One pread(2) of that byte tells both.
+ */
 static void
 check_truncated(struct follow *f)
 {
-	struct stat	st;
-	ssize_t		n;
-	char		c;
+	ssize_t	n;
+	char	c;
 
 	f->check_trunc = 0;
-	if (fstat(f->fd, &st) == -1)
+	if (f->rd == 0)
 		return;
-	if (st.st_size >= f->rd) {
-		if (f->lstart == 0)
-			return;
-		if ((n = pread(f->fd, &c, 1, f->lstart - 1)) == -1 ||
-		    (n == 1 && c == '\n'))
-			return;
-	}
+	if ((n = pread(f->fd, &c, 1, f->rd - 1)) == -1 ||
+	    (n == 1 && c == f->last))
+		return;
 	log_info("%s was truncated (copytruncate?): reading it from the "
 	    "start", f->path);
 	f->rd = f->lstart = 0;
@@ -322,10 +323,11 @@ take_lines(struct follow *f, follow_cb cb, void *arg)
 	return rc;
 }
 
-/* Reads to the end of the file. */
+/* Reads to the end of the file (a short read is the end). */
 static int
 read_lines(struct follow *f, follow_cb cb, void *arg)
 {
+	size_t	want;
 	ssize_t	n;
 
 	for (;;) {
@@ -341,8 +343,8 @@ read_lines(struct follow *f, follow_cb cb, void *arg)
 			f->skip = 1;
 			f->len = 0;
 		}
-		n = pread(f->fd, f->buf + f->len, FOLLOW_LINE_MAX - f->len,
-		    f->rd);
+		want = FOLLOW_LINE_MAX - f->len;
+		n = pread(f->fd, f->buf + f->len, want, f->rd);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -351,6 +353,9 @@ read_lines(struct follow *f, follow_cb cb, void *arg)
 			return 0;
 		f->rd += n;
 		f->len += (size_t)n;
+		f->last = f->buf[f->len - 1];
+		if ((size_t)n < want)
+			return take_lines(f, cb, arg);
 	}
 }
 

@@ -26,7 +26,7 @@
 
 #include "spool.h"
 
-#define FOLLOW_LINE_MAX		65536
+#define FOLLOW_LINE_MAX		16384
 
 /*
  * Called for each complete line (no newline, not NUL-terminated).  0 to
@@ -47,6 +47,7 @@ struct follow {
 	ino_t			 ino;
 	off_t			 rd;		/* next byte to read */
 	off_t			 lstart;	/* first byte not consumed */
+	char			 last;		/* the byte at rd - 1 */
 	unsigned long long	 seq;		/* last line consumed */
 	int			 skip;		/* dropping an overlong line */
 	int			 check_name;	/* the name may have moved */

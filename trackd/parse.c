@@ -69,6 +69,51 @@ hms(struct cur *c, struct tm *tm)
 	return 0;
 }
 
+/*
+ * mktime(3) reads the zone again on every call (a stat of /etc/localtime
+ * in glibc), which would cost more than the rest of a line.  Times are
+ * therefore converted once per minute of the log and kept: a minute is
+ * the same offset from UTC throughout (zone changes fall on minutes).
+ */
+struct minute {
+	int	valid, year, mon, mday, hour, min;
+	time_t	t;		/* second 0 of that minute */
+};
+
+static int
+minute_hit(const struct minute *m, const struct tm *tm)
+{
+	return m->valid && m->year == tm->tm_year && m->mon == tm->tm_mon &&
+	    m->mday == tm->tm_mday && m->hour == tm->tm_hour &&
+	    m->min == tm->tm_min;
+}
+
+/* tm's time (tm_sec added) as local time (utc 0) or UTC (utc 1). */
+static time_t
+convert(struct tm *tm, int utc)
+{
+	static struct minute	cache[2];
+	struct minute		*m = &cache[utc];
+	struct tm		 t0 = *tm;
+
+	if (!minute_hit(m, tm)) {
+		t0.tm_sec = 0;
+		t0.tm_isdst = -1;
+		m->t = utc ? timegm(&t0) : mktime(&t0);
+		if (m->t == (time_t)-1) {
+			m->valid = 0;
+			return (time_t)-1;
+		}
+		m->valid = 1;
+		m->year = tm->tm_year;
+		m->mon = tm->tm_mon;
+		m->mday = tm->tm_mday;
+		m->hour = tm->tm_hour;
+		m->min = tm->tm_min;
+	}
+	return m->t + tm->tm_sec;
+}
+
 /* 2026-12-01T18:15:48[.123456](Z|+00:00) */
 static int
 stamp_rfc3339(struct cur *c, time_t *when)
@@ -94,7 +139,7 @@ stamp_rfc3339(struct cur *c, time_t *when)
 	}
 	tm.tm_year = y - 1900;
 	tm.tm_mon--;
-	if ((t = timegm(&tm)) == (time_t)-1)
+	if ((t = convert(&tm, 1)) == (time_t)-1)
 		return -1;
 	if (lit(c, "Z") == 0) {
 		*when = t;
@@ -147,13 +192,11 @@ stamp_bsd(struct cur *c, time_t now, time_t *when)
 	tm.tm_mon = m;
 	tm.tm_mday = d;
 	tm.tm_year = lt.tm_year;
-	tm.tm_isdst = -1;
-	if ((t = mktime(&tm)) == (time_t)-1)
+	if ((t = convert(&tm, 0)) == (time_t)-1)
 		return -1;
 	if (t > now + 86400) {
 		tm.tm_year--;
-		tm.tm_isdst = -1;
-		if ((t = mktime(&tm)) == (time_t)-1)
+		if ((t = convert(&tm, 0)) == (time_t)-1)
 			return -1;
 	}
 	*when = t;

@@ -1,7 +1,8 @@
 /*
- * parse: one line of Postfix's log, from bytes to a struct.  A pure
- * function of its input (and of the time and zone it is given): no I/O,
- * no allocation, no global state.  It never trusts the log: any length,
+ * parse: one line of Postfix's log, from bytes to a struct.  A function
+ * of its input (and of the time and zone it is given): no I/O, no
+ * allocation; its only state is a cache of the last minute's time
+ * conversion, so it is not thread-safe.  It never trusts the log: any length,
  * NUL bytes, invalid UTF-8 and truncated lines are refused or cleaned,
  * field by field, and the first bad field rejects the whole line.
  *
