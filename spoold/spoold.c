@@ -42,6 +42,7 @@
 #define OUTAGE_STREAK	5		/* temporary failures in a row */
 #define MAINT_INTERVAL	3600		/* idem purge + full rescan */
 #define LOG_REASON_MAX	512
+#define BLOCKED_RETRY	5		/* seconds, spool not writable */
 
 struct daemon {
 	const char	*cfgpath;
@@ -58,6 +59,9 @@ struct daemon {
 	time_t		 paused_since;
 	time_t		 next_maint;
 	time_t		 last_sync;
+	/* the spool cannot be written: said once, the drain waits */
+	int		 blocked;	/* the errno, 0: writable */
+	time_t		 blocked_since, blocked_until;
 	/* for /metrics */
 	uint64_t	*handovers[4];		/* ok, temp, perm, timeout */
 	struct metrics_hist sendmail_time, handover_delay;
@@ -85,6 +89,45 @@ hold_off(struct daemon *d, const char *id)
 	/* On failure, the next rescan finds it. */
 	(void)pindex_hold_off(&d->pending, id, now,
 	    now + d->cfg->backoff_initial);
+}
+
+/*
+ * A spool that cannot be written (read-only, full, failing) fails every
+ * job the same way: the condition is logged once, the drain waits
+ * BLOCKED_RETRY seconds between tries, and its end is logged.  Jobs stay
+ * where they are.  Returns 1 when errno is such a condition.
+ */
+static int
+spool_blocked(struct daemon *d, const char *id, const char *what)
+{
+	int	e = errno;
+	time_t	now = spool_now();
+
+	if (e != EROFS && e != ENOSPC && e != EDQUOT && e != EIO)
+		return 0;
+	if (d->blocked == 0) {
+		d->blocked_since = now;
+		log_warnx("spool %s cannot be written (%s: %s): deliveries "
+		    "wait, retried every %ds", d->cfg->spool, what,
+		    strerror(e), BLOCKED_RETRY);
+	} else
+		log_debug("job=%s cannot %s: %s", id, what, strerror(e));
+	d->blocked = e;
+	d->blocked_until = now + BLOCKED_RETRY;
+	errno = e;
+	return 1;
+}
+
+/* A write in the spool worked: a blocked spool is writable again. */
+static void
+spool_unblocked(struct daemon *d)
+{
+	if (d->blocked == 0)
+		return;
+	log_info("spool %s can be written again after %llds; deliveries "
+	    "resume", d->cfg->spool, (long long)(spool_now() -
+	    d->blocked_since));
+	d->blocked = 0;
 }
 
 static void
@@ -225,7 +268,9 @@ static void
 put_back(struct daemon *d, const char *id)
 {
 	if (spool_unclaim(d->sp, id) == -1) {
-		log_warn("job=%s cannot put back; recovered at restart", id);
+		if (!spool_blocked(d, id, "put back"))
+			log_warn("job=%s cannot put back; recovered at restart",
+			    id);
 		return;
 	}
 	hold_off(d, id);
@@ -251,14 +296,17 @@ job_failed(struct daemon *d, struct spool_job *job, const char *reason)
 		 * a permanent failure run sendmail again.  Move the job as it
 		 * is: the reason is then in the log only.
 		 */
-		log_warn("job=%s cannot record the failure", job->id);
+		if (!spool_blocked(d, job->id, "record the failure"))
+			log_warn("job=%s cannot record the failure", job->id);
 		if (spool_fail_raw(d->sp, job->id) == -1) {
-			log_warn("job=%s cannot move to failed, will try "
-			    "again", job->id);
+			if (!spool_blocked(d, job->id, "move to failed"))
+				log_warn("job=%s cannot move to failed, will "
+				    "try again", job->id);
 			put_back(d, job->id);
 			return;
 		}
 	}
+	spool_unblocked(d);
 	log_err("job=%s failed message-id=<%s> attempt=%d reason=\"%s\"",
 	    job->id, job->env.message_id, job->attempts + 1,
 	    text_line(reason, safe, sizeof(safe)));
@@ -282,10 +330,13 @@ job_deferred(struct daemon *d, struct spool_job *job,
 	delay += arc4random_uniform((uint32_t)(delay / 10 + 1));
 	next = now_ceil() + delay;
 	if (spool_defer(d->sp, job, next, res->reason) == -1) {
-		log_warn("job=%s cannot defer, will try again", job->id);
+		if (!spool_blocked(d, job->id, "defer"))
+			log_warn("job=%s cannot defer, will try again",
+			    job->id);
 		put_back(d, job->id);
 		return;
 	}
+	spool_unblocked(d);
 	log_warnx("job=%s deferred message-id=<%s> attempt=%d status=%d "
 	    "next=+%llds reason=\"%s\"", job->id, job->env.message_id, attempt,
 	    res->status, (long long)delay,
@@ -330,11 +381,14 @@ claim_job(struct daemon *d, const char *id, struct slot *s)
 {
 	if (spool_claim(d->sp, id) == -1) {
 		if (errno != ENOENT) {
-			log_warn("job=%s cannot claim", id);
+			if (!spool_blocked(d, id, "claim"))
+				log_warn("job=%s cannot claim", id);
 			hold_off(d, id);
 		}
 		return 0;
 	}
+	if (d->blocked != ENOSPC && d->blocked != EDQUOT)
+		spool_unblocked(d);	/* a rename worked: writable */
 	if (spool_read(d->sp, SPOOL_PROCESSING, id, &s->job) == -1) {
 		if (errno == EBADMSG) {
 			log_err("job=%s failed: not a valid job file", id);
@@ -355,6 +409,10 @@ paused_now(struct daemon *d, time_t now, time_t *wake)
 {
 	if (d->paused && now < d->pause_until) {
 		*wake = d->pause_until;
+		return 1;
+	}
+	if (d->blocked && now < d->blocked_until) {
+		*wake = d->blocked_until;
 		return 1;
 	}
 	return 0;
@@ -673,7 +731,8 @@ sync_done(struct daemon *d, int idle)
 		return;
 	d->last_sync = now;
 	if (spool_sync(d->sp) == -1)
-		log_warn("fsync processing");
+		if (!spool_blocked(d, "-", "sync processing/"))
+			log_warn("fsync processing");
 }
 
 /*
