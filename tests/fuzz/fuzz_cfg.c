@@ -49,7 +49,7 @@ static void
 check_parsers(const char *s)
 {
 	static const unsigned long long	 smul[] = { 1024, 1024, 1 << 20,
-	    1 << 20 }, dmul[] = { 1, 60, 3600 };
+	    1 << 20 }, dmul[] = { 1, 60, 3600, 86400 };
 	unsigned long long		 want;
 	size_t				 size;
 	time_t				 dur;
@@ -58,7 +58,7 @@ check_parsers(const char *s)
 	ok = ref_number(s, "kKmM", smul, SIZE_MAX, &want) == 0;
 	FZ_CHECK((cfg_parse_size(s, &size) == 0) == ok, "size \"%s\"", s);
 	FZ_CHECK(!ok || size == want, "size \"%s\" = %zu", s, size);
-	ok = ref_number(s, "smh", dmul, INT32_MAX, &want) == 0;
+	ok = ref_number(s, "smhd", dmul, INT32_MAX, &want) == 0;
 	FZ_CHECK((cfg_parse_duration(s, &dur) == 0) == ok, "duration \"%s\"",
 	    s);
 	FZ_CHECK(!ok || (unsigned long long)dur == want, "duration \"%s\"", s);
@@ -83,6 +83,16 @@ check_cfg(const struct cfg *c)
 	    c->backoff_initial >= 1 && c->backoff_initial <= 86400 &&
 	    c->backoff_max >= 1 && c->backoff_max <= 7 * 86400 &&
 	    c->backoff_initial <= c->backoff_max, "durations");
+	FZ_CHECK(c->track_retention >= 60 && c->track_retention <= 366 * 86400 &&
+	    c->webhook_max_age >= 60 && c->webhook_max_age <= 30 * 86400,
+	    "tracking and webhook durations");
+	FZ_CHECK((c->suppress_bounces == 0 || c->suppress_bounces == 1) &&
+	    (c->html_to_text == 0 || c->html_to_text == 1), "booleans");
+	FZ_CHECK((c->postfix_log[0] == '\0' || c->postfix_log[0] == '/') &&
+	    (c->webhooks[0] == '\0' || c->webhooks[0] == '/') &&
+	    (c->webhook_ca_file[0] == '\0' || c->webhook_ca_file[0] == '/') &&
+	    memchr(c->metrics_token, '\0', sizeof(c->metrics_token)),
+	    "tracking, webhook and metrics strings");
 	FZ_CHECK(c->sendmail_argc >= 1 && c->sendmail_argc <= CFG_SENDMAIL_ARGS &&
 	    c->sendmail_argv[c->sendmail_argc] == NULL &&
 	    c->sendmail_argv[0][0] == '/', "sendmail argv");
