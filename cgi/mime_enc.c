@@ -270,14 +270,12 @@ mime_qp(struct buf *b, const void *src, size_t len, int flags)
 	return qp_encode(b, src, len, flags, grow, &esc);
 }
 
-/* Printable ASCII, no space at either end, no "=?": safe unencoded. */
+/* Printable ASCII without "=?" (s[len] is readable). */
 int
-plain_ok(const char *s, size_t len)
+printable_ok(const char *s, size_t len)
 {
 	size_t	 i;
 
-	if (len == 0 || s[0] == ' ' || s[len - 1] == ' ')
-		return 0;
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
 			return 0;
@@ -285,6 +283,15 @@ plain_ok(const char *s, size_t len)
 			return 0;
 	}
 	return 1;
+}
+
+/* Printable ASCII, no space at either end, no "=?": safe unencoded. */
+int
+plain_ok(const char *s, size_t len)
+{
+	if (len == 0 || s[0] == ' ' || s[len - 1] == ' ')
+		return 0;
+	return printable_ok(s, len);
 }
 
 /* RFC 2047 encoded words. */

@@ -112,17 +112,7 @@ atoms_ok(const char *s, size_t len)
 static int
 quoted_ok(const char *s, size_t len)
 {
-	size_t	 i;
-
-	if (len > QUOTED_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return 0;
-		if (s[i] == '=' && s[i + 1] == '?')
-			return 0;
-	}
-	return 1;
+	return len <= QUOTED_MAX && printable_ok(s, len);
 }
 
 static void

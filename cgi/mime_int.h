@@ -100,6 +100,9 @@ int	prefer_base64(size_t len, size_t esc);
 int	qp_encode(struct buf *, const unsigned char *s, size_t len, int flags,
 	    size_t grow, size_t *esc);
 
+/* Printable ASCII without "=?" (s[len] is readable, as a NUL). */
+int	printable_ok(const char *s, size_t len);
+
 /* Printable ASCII, no space at either end, no "=?": safe unencoded. */
 int	plain_ok(const char *s, size_t len);
 
