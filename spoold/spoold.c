@@ -94,9 +94,17 @@ hold_off(struct daemon *d, const char *id)
 /*
  * A spool that cannot be written (read-only, full, failing) fails every
  * job the same way: the condition is logged once, the drain waits
- * BLOCKED_RETRY seconds between tries, and its end is logged.  Jobs stay
+ * BLOCKED_RETRY seconds (backoff_initial if shorter) between tries, and
+ * its end is logged.  Jobs stay
  * where they are.  Returns 1 when errno is such a condition.
  */
+static time_t
+blocked_retry(const struct daemon *d)
+{
+	return d->cfg->backoff_initial < BLOCKED_RETRY ?
+	    d->cfg->backoff_initial : BLOCKED_RETRY;
+}
+
 static int
 spool_blocked(struct daemon *d, const char *id, const char *what)
 {
@@ -108,12 +116,12 @@ spool_blocked(struct daemon *d, const char *id, const char *what)
 	if (d->blocked == 0) {
 		d->blocked_since = now;
 		log_warnx("spool %s cannot be written (%s: %s): deliveries "
-		    "wait, retried every %ds", d->cfg->spool, what,
-		    strerror(e), BLOCKED_RETRY);
+		    "wait, retried every %llds", d->cfg->spool, what,
+		    strerror(e), (long long)blocked_retry(d));
 	} else
 		log_debug("job=%s cannot %s: %s", id, what, strerror(e));
 	d->blocked = e;
-	d->blocked_until = now + BLOCKED_RETRY;
+	d->blocked_until = now + blocked_retry(d);
 	errno = e;
 	return 1;
 }
