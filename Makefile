@@ -92,7 +92,8 @@ LINK	= $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
 FOLDERS	= cgi spoold trackd
 PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl \
 	  trackd/trackd
-HELPERS	= tests/helpers/fake-sendmail tests/helpers/build-message
+HELPERS	= tests/helpers/fake-sendmail tests/helpers/build-message \
+	  tests/helpers/record-outcome
 MAINS	= $(PROGS:=.c) $(HELPERS:=.c)
 SRCDIRS	= $(FOLDERS) tests tests/helpers bench
 lib_objs = $(patsubst %.c,%.o,$(filter-out $(MAINS) $(2),$(wildcard $(1)/*.c)))
@@ -118,6 +119,7 @@ spoold/spoolctl: spoold/spoolctl.o $(SPOOL_LIB)
 trackd/trackd: trackd/trackd.o $(TRACK_LIB) $(SPOOL_LIB)
 tests/helpers/fake-sendmail: tests/helpers/fake-sendmail.o
 tests/helpers/build-message: tests/helpers/build-message.o $(CGI_LIB)
+tests/helpers/record-outcome: tests/helpers/record-outcome.o $(SPOOL_LIB)
 
 $(PROGS) $(HELPERS):
 	$(LINK)

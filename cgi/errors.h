@@ -97,12 +97,19 @@
 	X(SENDER_NOT_ALLOWED,	"sender_not_allowed",		400)	\
 	/* the Idempotency-Key was used with a different body */	\
 	X(IDEMPOTENCY_CONFLICT,	"idempotency_conflict",		409)	\
+	/* a recipient (to, cc or bcc) is on the suppression list	\
+	 * (field: its path, the message names it) */			\
+	X(RECIPIENT_SUPPRESSED,	"recipient_suppressed",		422)	\
 	/* pending/ holds max_pending jobs (with Retry-After) */	\
 	X(SPOOL_FULL,		"spool_full",			503)	\
 	/* the spool cannot be written (with Retry-After) */		\
 	X(SPOOL_UNAVAILABLE,	"spool_unavailable",		503)	\
 	/* out of memory */						\
-	X(INTERNAL_ERROR,	"internal_error",		500)
+	X(INTERNAL_ERROR,	"internal_error",		500)	\
+									\
+	/* GET /messages/{id} (messages.c). */				\
+	/* an id not of the spool's form */				\
+	X(INVALID_ID,		"invalid_id",			400)
 
 enum err {
 #define ERR_ENUM(name, code, status)	ERR_##name,

@@ -1,7 +1,8 @@
 /*
  * health: GET /health.  200 "ok" when the config is loaded, the spool is
- * writable, spoold holds its lock and the oldest due job is younger than
- * max_pending_age; otherwise 503 and the first reason found.
+ * writable, spoold holds its lock, trackd holds its lock (when postfix_log
+ * is set) and the oldest due job is younger than max_pending_age;
+ * otherwise 503 and the first reason found.
  */
 #include <stdio.h>
 #include <time.h>
@@ -21,6 +22,9 @@ health_handle(struct worker *w)
 		n = snprintf(why, sizeof(why), "spool not writable\n");
 	else if (!spool_daemon_running(r->spool))
 		n = snprintf(why, sizeof(why), "spoold not running\n");
+	else if (r->cfg.postfix_log[0] != '\0' &&
+	    !spool_track_running(r->spool))
+		n = snprintf(why, sizeof(why), "trackd not running\n");
 	else if ((oldest = spool_oldest_due(r->spool, now)) != 0 &&
 	    now - oldest > r->cfg.max_pending_age)
 		n = snprintf(why, sizeof(why), "oldest pending job waits "

@@ -104,7 +104,9 @@ dispatch(struct worker *w)
 		else
 			http_fail(w, ERR_METHOD_NOT_ALLOWED,
 			    "use GET or HEAD", NULL, "Allow: GET, HEAD\r\n");
-	} else
+	} else if (strncmp(path, "/messages/", 10) == 0)
+		messages_handle(w, path);
+	else
 		http_fail(w, ERR_NOT_FOUND, "no such endpoint", NULL,
 		    NULL);
 }

@@ -9,6 +9,7 @@
 #include <fcgiapp.h>
 
 #include "buf.h"
+#include "mail.h"
 #include "cfg.h"
 #include "scrape.h"
 #include "spool.h"
@@ -38,5 +39,12 @@ void	relay_free(struct relay *);
 
 void	send_handle(struct worker *);
 void	health_handle(struct worker *);
+/* path: the whole path, "/messages/" and the id. */
+void	messages_handle(struct worker *, const char *path);
+/* The caller of the request's bearer token, or NULL. */
+const struct caller *send_auth(struct worker *);
+/* 1 if a recipient of m is suppressed (422 answered), 0 if none, -1 on a
+ * spool error (503 answered). */
+int	send_suppressed(struct worker *, const struct mail *);
 
 #endif

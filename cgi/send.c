@@ -90,7 +90,7 @@ reject(struct worker *w, enum err e, const char *message, const char *field,
 	reject_as(w, err_status(e), err_code(e), message, field, extra);
 }
 
-static const struct caller *
+const struct caller *
 send_auth(struct worker *w)
 {
 	const char	*h = http_param(w, "HTTP_AUTHORIZATION");
@@ -357,6 +357,8 @@ send_handle(struct worker *w)
 	if (!tokens_sender_allowed(c, m.from.email))
 		reject(w, ERR_SENDER_NOT_ALLOWED, "this caller may not send "
 		    "from that address", "from", NULL);
+	else if (send_suppressed(w, &m) != 0)
+		;	/* answered: 422 or 503 */
 	else if (pending_estimate(r->spool, time(NULL)) >=
 	    (long)r->cfg.max_pending)
 		reject(w, ERR_SPOOL_FULL, "too many messages are waiting; "

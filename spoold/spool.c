@@ -221,7 +221,7 @@ spool_close(struct spool *sp)
 
 	if (sp == NULL)
 		return;
-	if (sp->dirty)
+	if (sp->dirty || sp->sent_dirty)
 		spool_sync(sp);
 	if (sp->root != -1)
 		close(sp->root);

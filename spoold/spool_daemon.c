@@ -164,6 +164,18 @@ spool_done(struct spool *sp, const char *id)
 int
 spool_sync(struct spool *sp)
 {
+	/*
+	 * Records of delivered jobs: one syncfs for all of them since the
+	 * last call (their data, their renames, and the removals of their
+	 * jobs), instead of a flush per record, which would bound the drain
+	 * by the disk's flush rate.
+	 */
+	if (sp->sent_dirty) {
+		if (syncfs(sp->root) == -1)
+			return -1;
+		sp->sent_dirty = sp->dirty = 0;
+		return 0;
+	}
 	if (!sp->dirty)
 		return 0;
 	if (fsync(sp->dir[SPOOL_PROCESSING]) == -1)

@@ -85,9 +85,9 @@ spool_unescape(char *s)
 	return 0;
 }
 
-int
-spool_put_file(struct spool *sp, const char *tmpname, int dfd,
-    const char *name, const void *buf, size_t len)
+static int
+put_file(struct spool *sp, const char *tmpname, int dfd, const char *name,
+    const void *buf, size_t len, int lazy)
 {
 	int	fd;
 
@@ -99,7 +99,7 @@ spool_put_file(struct spool *sp, const char *tmpname, int dfd,
 	if ((fd = openat(sp->tmp, tmpname, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		return -1;
-	if (spool_write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
+	if (spool_write_all(fd, buf, len) == -1 || (!lazy && fsync(fd) == -1)) {
 		spool_close_keep_errno(fd);
 		goto fail;
 	}
@@ -108,10 +108,24 @@ spool_put_file(struct spool *sp, const char *tmpname, int dfd,
 	if (renameat(sp->tmp, tmpname, dfd, name) == -1)
 		goto fail;
 	/* The rename is the commit point; the fsync makes it durable. */
-	return fsync(dfd);
+	return lazy ? 0 : fsync(dfd);
 fail:
 	spool_unlink_keep_errno(sp->tmp, tmpname);
 	return -1;
+}
+
+int
+spool_put_file(struct spool *sp, const char *tmpname, int dfd,
+    const char *name, const void *buf, size_t len)
+{
+	return put_file(sp, tmpname, dfd, name, buf, len, 0);
+}
+
+int
+spool_put_file_lazy(struct spool *sp, const char *tmpname, int dfd,
+    const char *name, const void *buf, size_t len)
+{
+	return put_file(sp, tmpname, dfd, name, buf, len, 1);
 }
 
 int

@@ -44,6 +44,7 @@ struct spool {
 	int		 lockfd;
 	int		 tracklockfd;
 	int		 dirty;		/* processing/ has unsynced unlinks */
+	int		 sent_dirty;	/* sent/ has unsynced renames */
 	struct gsync	 pending_sync;
 };
 
@@ -63,8 +64,13 @@ DIR	*spool_dir_open(int dfd);
 char	*spool_escape(const char *s, size_t max, int sp);
 /* Reverses spool_escape in place; -1 on a malformed escape or \x00. */
 int	 spool_unescape(char *s);
-/* Writes len bytes as tmp/<tmpname>, fsyncs, renames to dfd/name, fsyncs dfd. */
+/*
+ * Writes len bytes as tmp/<tmpname>, fsyncs, renames to dfd/name, fsyncs
+ * dfd.  lazy: neither fsync; the caller makes it durable later (syncfs).
+ */
 int	 spool_put_file(struct spool *, const char *tmpname, int dfd,
+	    const char *name, const void *buf, size_t len);
+int	 spool_put_file_lazy(struct spool *, const char *tmpname, int dfd,
 	    const char *name, const void *buf, size_t len);
 /* Reads a small regular file (at most max bytes) NUL-terminated; free after. */
 int	 spool_slurp(int dfd, const char *name, size_t max, char **out,

@@ -539,9 +539,12 @@ format_lines(FILE *f, const struct spool_record *rec)
 	return 0;
 }
 
-/* Writes rec as sent/<id>, durably.  The caller holds the sent/ lock. */
+/*
+ * Writes rec as sent/<id>, durably; lazy leaves the fsync of sent/ to
+ * spool_sync.  The caller holds the sent/ lock.
+ */
 static int
-record_write(struct spool *sp, const struct spool_record *rec)
+record_write(struct spool *sp, const struct spool_record *rec, int lazy)
 {
 	char	 tmpname[sizeof(RECORD_TMP) + SPOOL_ID_LEN];
 	char	*buf = NULL;
@@ -561,8 +564,12 @@ record_write(struct spool *sp, const struct spool_record *rec)
 	if (r == 0) {
 		(void)snprintf(tmpname, sizeof(tmpname), RECORD_TMP "%s",
 		    rec->id);
-		r = spool_put_file(sp, tmpname, sp->dir[SPOOL_SENT], rec->id,
+		r = lazy ? spool_put_file_lazy(sp, tmpname,
+		    sp->dir[SPOOL_SENT], rec->id, buf, len) :
+		    spool_put_file(sp, tmpname, sp->dir[SPOOL_SENT], rec->id,
 		    buf, len);
+		if (r == 0 && lazy)
+			sp->sent_dirty = 1;
 	}
 	free(buf);
 	return r;
@@ -643,7 +650,7 @@ spool_sent(struct spool *sp, const struct spool_job *job, time_t at)
 	if (record_from_job(&rec, job, have ? &old : NULL) == 0) {
 		rec.attempts = job->attempts + 1;
 		rec.sent = at;
-		r = record_write(sp, &rec);
+		r = record_write(sp, &rec, 1);
 	}
 	free(rec.rcptv);
 	spool_record_free(&old);
@@ -834,7 +841,7 @@ spool_record_outcome(struct spool *sp, const char *id, const char *qid,
 		add_qid(&rec, qid);
 	}
 	rec.seq = seq;
-	r = record_write(sp, &rec);
+	r = record_write(sp, &rec, 0);
 done:
 	spool_record_free(&rec);
 	spool_job_free(&job);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "priv.h"
 #include "spool.h"
+#include "spoolctl_rec.h"
 #include "text.h"
 
 #define EX_BADID	EX_USAGE	/* not a job id at all */
@@ -38,6 +39,7 @@ struct ctl {
 	int		 state;		/* list --state, -1: all */
 	int		 rc;		/* first non-zero exit status */
 	time_t		 now;
+	time_t		 retention;	/* track_retention */
 };
 
 static void __attribute__((noreturn))
@@ -49,7 +51,9 @@ usage(void)
 	    "       spoolctl [-c config] retry ID... | --failed\n"
 	    "       spoolctl [-c config] hold | release | delete ID...\n"
 	    "       spoolctl [-c config] flush\n"
-	    "       spoolctl [-c config] stats [--json]\n");
+	    "       spoolctl [-c config] stats [--json]\n"
+	    "       spoolctl [-c config] suppressed [--json]\n"
+	    "       spoolctl [-c config] suppress | unsuppress ADDRESS\n");
 	exit(EX_USAGE);
 }
 
@@ -235,6 +239,10 @@ list_one(struct ctl *c, int state, const char *id, cJSON *arr)
 {
 	struct spool_job	job;
 
+	if (state == SPOOL_SENT) {
+		ctlrec_list_one(c->sp, id, arr, c->now);
+		return;
+	}
 	if (spool_read(c->sp, state, id, &job) == -1) {
 		if (errno == ENOENT)
 			return;		/* moved on meanwhile */
@@ -370,6 +378,15 @@ cmd_show(struct ctl *c, const char *id)
 		fail_with(c, EX_UNKNOWN, "%s: no such job", id);
 		return;
 	}
+	if (state == SPOOL_SENT) {	/* handed over: its delivery record */
+		if (c->raw)
+			fail_with(c, EX_STATE, "%s: handed over; the message "
+			    "is no longer kept", id);
+		else if ((state = ctlrec_show(c->sp, id, c->json, c->now)) != 0
+		    && c->rc == 0)
+			c->rc = state;
+		return;
+	}
 	if (spool_read(c->sp, state, id, &job) == -1) {
 		if (errno == ENOENT)
 			moved(c, id);
@@ -432,6 +449,9 @@ cmd_retry(struct ctl *c, const char *id)
 		printf("%s: pending, due now\n", id);
 	} else if (errno == ENOENT || errno == EBUSY)
 		moved(c, id);
+	else if (errno == EALREADY)
+		fail_with(c, EX_STATE, "%s: cannot retry a sent job: it was "
+		    "handed over", id);
 	else if (errno == EBADMSG)
 		fail_with(c, EX_DATAERR, "%s: not a valid job file", id);
 	else
@@ -490,8 +510,9 @@ static void
 cmd_stats(struct ctl *c)
 {
 	struct spool_entry	*v;
-	cJSON			*o;
+	cJSON			*o, *r;
 	long			 count[SPOOL_NSTATES];
+	long			 rcpt[SPOOL_RCPT_NSTATUS], supp;
 	time_t			 oldest = 0, due;
 	size_t			 n;
 	int			 s, running;
@@ -509,6 +530,12 @@ cmd_stats(struct ctl *c)
 	}
 	due = spool_oldest_due(c->sp, c->now);
 	running = spool_daemon_running(c->sp);
+	if (ctlrec_count(c->sp, c->now - c->retention, rcpt) == -1)
+		fail_with(c, EX_IOERR, "cannot count records: %s",
+		    strerror(errno));
+	if ((supp = spool_suppress_count(c->sp)) == -1)
+		fail_with(c, EX_IOERR, "cannot count suppressed: %s",
+		    strerror(errno));
 	if (c->json) {
 		if ((o = cJSON_CreateObject()) == NULL) {
 			fail_with(c, EX_OSERR, "out of memory");
@@ -527,6 +554,12 @@ cmd_stats(struct ctl *c)
 		else
 			cJSON_AddNullToObject(o, "oldest_due_age");
 		cJSON_AddBoolToObject(o, "spoold", running);
+		cJSON_AddBoolToObject(o, "trackd", spool_track_running(c->sp));
+		r = cJSON_AddObjectToObject(o, "recipients");
+		for (s = 0; s < SPOOL_RCPT_NSTATUS; s++)
+			cJSON_AddNumberToObject(r, spool_rcpt_status_name(s),
+			    rcpt[s]);
+		cJSON_AddNumberToObject(o, "suppressed", supp);
 		print_json(c, o);
 		return;
 	}
@@ -536,6 +569,13 @@ cmd_stats(struct ctl *c)
 	    oldest ? span(c->now - oldest, a, sizeof(a)) : "-",
 	    due ? span(c->now - due, b, sizeof(b)) : "-",
 	    running ? "running" : "not running");
+	printf("trackd         %s\n", spool_track_running(c->sp) ? "running" :
+	    "not running");
+	printf("recipients in the last %s:", span(c->retention, a, sizeof(a)));
+	for (s = 0; s < SPOOL_RCPT_NSTATUS; s++)
+		printf("%s %ld %s", s ? "," : "", rcpt[s],
+		    spool_rcpt_status_name(s));
+	printf("\nsuppressed     %ld\n", supp);
 }
 
 /* ---- main ---- */
@@ -550,7 +590,7 @@ parse_opts(struct ctl *c, const char *cmd, int argc, char **argv,
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0 &&
 		    (!strcmp(cmd, "list") || !strcmp(cmd, "stats") ||
-		    !strcmp(cmd, "show")))
+		    !strcmp(cmd, "show") || !strcmp(cmd, "suppressed")))
 			c->json = 1;
 		else if (strcmp(argv[i], "--raw") == 0 && !strcmp(cmd, "show"))
 			c->raw = 1;
@@ -561,12 +601,15 @@ parse_opts(struct ctl *c, const char *cmd, int argc, char **argv,
 		    !strcmp(cmd, "list") && i + 1 < argc) {
 			if ((c->state = spool_state_parse(argv[++i])) == -1) {
 				fprintf(stderr, "spoolctl: unknown state %s "
-				    "(pending, processing, held, failed)\n",
+				    "(pending, processing, held, failed, "
+				    "sent)\n",
 				    argv[i]);
 				exit(EX_USAGE);
 			}
 		} else if (argv[i][0] == '-')
 			usage();
+		else if (!strcmp(cmd, "suppress") || !strcmp(cmd, "unsuppress"))
+			ids[n++] = argv[i];	/* an address, checked later */
 		else if (!spool_id_valid(argv[i])) {
 			fprintf(stderr, "spoolctl: %s: not a job id\n",
 			    argv[i]);
@@ -610,10 +653,23 @@ run(struct ctl *c, const char *cmd, char **ids, int nids)
 	void	(*each)(struct ctl *, const char *) = NULL;
 	int	i;
 
+	if (!strcmp(cmd, "suppress") || !strcmp(cmd, "unsuppress")) {
+		if (nids != 1)
+			usage();
+		c->rc = !strcmp(cmd, "suppress") ?
+		    ctlrec_suppress(c->sp, ids[0], c->now) :
+		    ctlrec_unsuppress(c->sp, ids[0]);
+		return;
+	}
 	if (!strcmp(cmd, "list") || !strcmp(cmd, "stats") ||
-	    !strcmp(cmd, "flush") || (!strcmp(cmd, "retry") && c->failed)) {
+	    !strcmp(cmd, "flush") || !strcmp(cmd, "suppressed") ||
+	    (!strcmp(cmd, "retry") && c->failed)) {
 		if (nids != 0)
 			usage();
+		if (!strcmp(cmd, "suppressed")) {
+			c->rc = ctlrec_suppressed(c->sp, c->json);
+			return;
+		}
 		if (!strcmp(cmd, "list"))
 			cmd_list(c);
 		else if (!strcmp(cmd, "stats"))
@@ -679,6 +735,7 @@ main(int argc, char *argv[])
 	}
 	become_owner(c.sp);
 	c.now = spool_now();
+	c.retention = cfg->track_retention;
 	run(&c, cmd, ids, nids);
 	if (fflush(stdout) == EOF && c.rc == 0)
 		c.rc = EX_IOERR;

@@ -465,7 +465,12 @@ take_job(struct daemon *d, struct slot *s, time_t *wake)
 static void
 unlink_delivered(struct daemon *d, struct slot *s)
 {
-	if (s->res.outcome == DELIVER_OK && spool_done(d->sp, s->job.id) == -1)
+	if (s->res.outcome != DELIVER_OK)
+		return;
+	/* The record first: a crash between the two hands it over again. */
+	if (spool_sent(d->sp, &s->job, spool_now()) == -1)
+		log_warn("job=%s delivered; no delivery record", s->job.id);
+	if (spool_done(d->sp, s->job.id) == -1)
 		log_warn("job=%s delivered but not removed", s->job.id);
 }
 
@@ -664,6 +669,19 @@ setup_events(struct daemon *d, sigset_t *set)
 		fatal(EX_OSERR, "inotify watch on pending");
 }
 
+/* Delivery records older than track_retention go, with their queue ids. */
+static void
+expire_records(struct daemon *d)
+{
+	int	n;
+
+	if ((n = spool_record_expire(d->sp, spool_now() -
+	    d->cfg->track_retention)) == -1)
+		log_warn("record expiry");
+	else if (n > 0)
+		log_info("expired %d delivery records", n);
+}
+
 static void
 init(struct daemon *d)
 {
@@ -692,6 +710,7 @@ init(struct daemon *d)
 		fatal(EX_IOERR, "recovery in %s", d->cfg->spool);
 	if (spool_idem_purge(d->sp, spool_now()) == -1)
 		log_warn("idem purge");
+	expire_records(d);
 	d->next_maint = spool_now() + MAINT_INTERVAL;
 	rescan(d);
 	log_info("started: spool %s, %zu pending, %d recovered",
@@ -723,6 +742,7 @@ maintenance(struct daemon *d)
 		log_warn("idem purge");
 	else if (n > 0)
 		log_debug("purged %d idempotency records", n);
+	expire_records(d);
 	d->want_rescan = 1;
 }
 

@@ -167,6 +167,9 @@ def test_oversized_body_gets_413_in_json_and_max_body_passes(entry):
     ("PUT", "/send", 405, "POST"),
     ("POST", "/health", 405, "GET, HEAD"),
     ("DELETE", "/health", 405, "GET, HEAD"),
+    ("POST", "/messages/0640a1b2c3d4e-0123456789abcdef", 405, "GET"),
+    ("DELETE", "/messages/0640a1b2c3d4e-0123456789abcdef", 405, "GET"),
+    ("GET", "/messagesx", 404, None),
     ("GET", "/", 404, None),
     ("POST", "/send/x", 404, None),
     ("GET", "/relay.conf", 404, None),
@@ -179,6 +182,26 @@ def test_only_post_send_and_get_head_health_reach_the_relay(entry, method,
     assert_nginx_error(r, status, "method_not_allowed" if status == 405
                        else "not_found")
     assert r.header("Allow") == allow
+
+
+def test_get_messages_reaches_the_relay(entry):
+    r = ch.https(entry.on.port, "POST", "/send", entry.pki,
+                 cert=entry.pki.good, body=mail("status via nginx"),
+                 headers=entry.relay.auth())
+    assert r.status == 202, r
+    job = r.json()["id"]
+    r = ch.https(entry.on.port, "GET", "/messages/" + job, entry.pki,
+                 cert=entry.pki.good, headers=entry.relay.auth())
+    assert r.status == 200, r
+    body = r.json()
+    assert body["id"] == job and body["state"] in ("queued", "sending",
+                                                   "sent")
+    assert r.header("X-Relay-Id") == job
+    # the relay's own 404 (not nginx's): the same for any unknown id
+    r = ch.https(entry.on.port, "GET", "/messages/" + job[:-1] +
+                 ("1" if job[-1] == "0" else "0"), entry.pki,
+                 cert=entry.pki.good, headers=entry.relay.auth())
+    assert r.status == 404 and r.json()["message"] == "no such message", r
 
 
 def test_relay_down_gets_502_in_json(entry):

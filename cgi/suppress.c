@@ -1,0 +1,83 @@
+/*
+ * suppress: POST /send refuses a message to an address on the spool's
+ * suppression list (one that bounced with a 5.x.x status): 422
+ * recipient_suppressed, field the first such recipient's path in the
+ * request, nothing enqueued.  A check is one stat(2) per recipient,
+ * however long the list is.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "errors.h"
+#include "http.h"
+#include "log.h"
+#include "relay.h"
+
+/*
+ * The path of the idx-th address of list (to, cc, bcc) as the request
+ * wrote it: "to", "to.email", "to[2]" or "to[2].email".  Only on the way
+ * to a 422, so the body is decoded again rather than remembered.
+ */
+static void
+rcpt_path(const struct worker *w, const char *list, size_t idx, char *out,
+    size_t size)
+{
+	const cJSON	*v;
+	cJSON		*root;
+
+	(void)snprintf(out, size, "%s[%zu]", list, idx);
+	if ((root = cJSON_ParseWithLength(w->body.data, w->body.len)) == NULL)
+		return;
+	if ((v = cJSON_GetObjectItemCaseSensitive(root, list)) != NULL) {
+		if (cJSON_IsArray(v))
+			(void)snprintf(out, size, "%s[%zu]%s", list, idx,
+			    cJSON_IsObject(cJSON_GetArrayItem(v, (int)idx)) ?
+			    ".email" : "");
+		else
+			(void)snprintf(out, size, "%s%s", list,
+			    cJSON_IsObject(v) ? ".email" : "");
+	}
+	cJSON_Delete(root);
+}
+
+int
+send_suppressed(struct worker *w, const struct mail *m)
+{
+	const struct { const char *name; const struct mail_addr *v; size_t n; }
+	    lists[] = { { "to", m->to, m->nto }, { "cc", m->cc, m->ncc },
+	    { "bcc", m->bcc, m->nbcc } };
+	char	 path[64], message[400];
+	size_t	 l, i;
+	int	 r;
+
+	for (l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		for (i = 0; i < lists[l].n; i++) {
+			r = spool_suppress_check(w->relay->spool,
+			    lists[l].v[i].email);
+			if (r == 0)
+				continue;
+			if (r == -1) {
+				log_warn("job=%s suppression check", w->id);
+				http_error(w, err_status(ERR_SPOOL_UNAVAILABLE),
+				    err_code(ERR_SPOOL_UNAVAILABLE), "the "
+				    "spool cannot be read now", NULL,
+				    "Retry-After: 30\r\n");
+				return -1;
+			}
+			rcpt_path(w, lists[l].name, i, path, sizeof(path));
+			(void)snprintf(message, sizeof(message), "%s is "
+			    "suppressed: an earlier message to it bounced",
+			    lists[l].v[i].email);
+			log_info("job=%s caller=%s rejected status=422 "
+			    "error=recipient_suppressed field=%s", w->id,
+			    w->caller ? w->caller : "-", path);
+			http_error(w, err_status(ERR_RECIPIENT_SUPPRESSED),
+			    err_code(ERR_RECIPIENT_SUPPRESSED), message, path,
+			    NULL);
+			return 1;
+		}
+	}
+	return 0;
+}
