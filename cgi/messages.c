@@ -22,12 +22,6 @@
 
 #define MESSAGES_PREFIX	"/messages/"
 
-static void
-fail(struct worker *w, enum err e, const char *message, const char *extra)
-{
-	http_error(w, err_status(e), err_code(e), message, NULL, extra);
-}
-
 /* "2026-12-01T18:16:09Z", or null for 0. */
 static int
 add_time(cJSON *o, const char *key, time_t t)
@@ -118,25 +112,26 @@ answer(struct worker *w, const struct caller *c, const char *id)
 
 	if (spool_record_lookup(w->relay->spool, id, &rec) == -1) {
 		if (errno == ENOENT)
-			fail(w, ERR_NOT_FOUND, "no such message", NULL);
+			http_fail(w, ERR_NOT_FOUND, "no such message", NULL,
+			    NULL);
 		else {
 			log_warn("job=%s caller=%s lookup", id, c->name);
-			fail(w, ERR_SPOOL_UNAVAILABLE, "the spool cannot be "
-			    "read now", "Retry-After: 30\r\n");
+			http_fail(w, ERR_SPOOL_UNAVAILABLE, "the spool cannot be "
+			    "read now", NULL, "Retry-After: 30\r\n");
 		}
 		spool_record_free(&rec);
 		return;
 	}
 	/* Another caller's message: exactly the answer for none. */
 	if (strcmp(rec.env.caller, c->name) != 0) {
-		fail(w, ERR_NOT_FOUND, "no such message", NULL);
+		http_fail(w, ERR_NOT_FOUND, "no such message", NULL, NULL);
 		spool_record_free(&rec);
 		return;
 	}
 	body = message_json(&rec);
 	spool_record_free(&rec);
 	if (body == NULL) {
-		fail(w, ERR_INTERNAL_ERROR, "out of memory", NULL);
+		http_fail(w, ERR_INTERNAL_ERROR, "out of memory", NULL, NULL);
 		return;
 	}
 	len = strlen(body);
@@ -153,19 +148,19 @@ messages_handle(struct worker *w, const char *path)
 	const struct caller	*c;
 
 	if (method == NULL || strcmp(method, "GET") != 0) {
-		fail(w, ERR_METHOD_NOT_ALLOWED, "use GET", "Allow: GET\r\n");
+		http_fail(w, ERR_METHOD_NOT_ALLOWED, "use GET", NULL,
+		    "Allow: GET\r\n");
 		return;
 	}
 	if ((c = send_auth(w)) == NULL) {
-		http_error(w, err_status(ERR_UNAUTHORIZED),
-		    err_code(ERR_UNAUTHORIZED), "a valid bearer token is "
+		http_fail(w, ERR_UNAUTHORIZED, "a valid bearer token is "
 		    "required", NULL,
 		    "WWW-Authenticate: Bearer realm=\"mail-relay\"\r\n");
 		return;
 	}
 	w->caller = c->name;
 	if (!spool_id_valid(id)) {
-		fail(w, ERR_INVALID_ID, "not a message id", NULL);
+		http_fail(w, ERR_INVALID_ID, "not a message id", NULL, NULL);
 		return;
 	}
 	/* X-Relay-Id names the message asked for, in every answer. */

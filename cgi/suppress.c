@@ -60,9 +60,8 @@ send_suppressed(struct worker *w, const struct mail *m)
 				continue;
 			if (r == -1) {
 				log_warn("job=%s suppression check", w->id);
-				http_error(w, err_status(ERR_SPOOL_UNAVAILABLE),
-				    err_code(ERR_SPOOL_UNAVAILABLE), "the "
-				    "spool cannot be read now", NULL,
+				http_fail(w, ERR_SPOOL_UNAVAILABLE, "the spool "
+				    "cannot be read now", NULL,
 				    "Retry-After: 30\r\n");
 				return -1;
 			}
@@ -73,8 +72,7 @@ send_suppressed(struct worker *w, const struct mail *m)
 			log_info("job=%s caller=%s rejected status=422 "
 			    "error=recipient_suppressed field=%s", w->id,
 			    w->caller ? w->caller : "-", path);
-			http_error(w, err_status(ERR_RECIPIENT_SUPPRESSED),
-			    err_code(ERR_RECIPIENT_SUPPRESSED), message, path,
+			http_fail(w, ERR_RECIPIENT_SUPPRESSED, message, path,
 			    NULL);
 			return 1;
 		}

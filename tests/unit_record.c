@@ -164,6 +164,7 @@ test_sent_record(void **state)
 {
 	struct fx		*fx = *state;
 	struct spool_record	 rec;
+	struct spool_job	 job;
 	char			 id[SPOOL_ID_LEN + 1], *file;
 	size_t			 i;
 
@@ -209,7 +210,7 @@ test_sent_record(void **state)
 	assert_int_equal(errno, ENOENT);
 	spool_record_free(&rec);
 	/* spool_read reads jobs only. */
-	assert_int_equal(spool_read(fx->sp, SPOOL_SENT, id, &(struct spool_job){ .fd = -1 }), -1);
+	assert_int_equal(spool_read(fx->sp, SPOOL_SENT, id, &job), -1);
 	assert_int_equal(errno, EINVAL);
 }
 
