@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "spoolctl_rec.h"
+#include "text.h"
 
 static const char *
 iso(time_t t, char *buf, size_t size)
@@ -25,20 +26,19 @@ iso(time_t t, char *buf, size_t size)
 	return buf;
 }
 
-/* s with control characters escaped, so a terminal shows them. */
+/* Prints s on one line, escaped as text_line does, so a terminal shows it. */
 static void
 put_safe(const char *s)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char	ch = (unsigned char)*s;
+	size_t	 size = TEXT_LINE_SIZE(strlen(s));
+	char	*out;
 
-		if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\x%02x", ch);
-		else
-			putchar(ch);
+	if ((out = malloc(size)) == NULL) {
+		fputs("?", stdout);
+		return;
 	}
+	fputs(text_line(s, out, size), stdout);
+	free(out);
 }
 
 static int
