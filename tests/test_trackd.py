@@ -533,3 +533,23 @@ def test_position_is_saved_and_restart_repeats_nothing(tr):
     tr.start()
     tr.wait_status(jid, "a@dest.test", "delivered", 3)
     assert "line 2 already recorded" in tr.log()
+
+
+def test_a_recipient_not_in_the_job_and_a_job_gone(tr):
+    jid = tr.job(["a@dest.test"])
+    gone = tr.job(["g@dest.test"])
+    tr.start()
+    q, qg = tr.qid(), tr.qid()
+    tr.write(tr.link(q, jid), tr.link(qg, gone))
+    wait_for(lambda: tr.log().count("queued by postfix") == 2, what="links")
+    os.unlink(os.path.join(tr.sp.spool, "pending", gone))
+    tr.write(tr.rcpt(q, "stranger@dest.test", "bounced"),
+             tr.rcpt(qg, "g@dest.test", "bounced"),
+             tr.rcpt(q, "a@dest.test", "sent"))
+    tr.wait_status(jid, "a@dest.test", "delivered", 1)
+    assert "job=%s qid=%s outcome for a recipient the job does not have" \
+        % (jid, q) in tr.log()
+    assert "job=%s qid=%s no record any more" % (gone, qg) in tr.log()
+    assert tr.record(gone) is None
+    assert tr.suppressed() == []
+    assert list(tr.record(jid)["outcome"]) == ["a@dest.test"]

@@ -237,10 +237,18 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 			    "will try again", job, ev->qid);
 			return -1;
 		}
-		log_warn("job=%s qid=%s outcome not recorded", job, ev->qid);
+		if (errno == ENOENT)
+			log_debug("job=%s qid=%s no record any more (expired or "
+			    "deleted)", job, ev->qid);
+		else if (errno == ESRCH)
+			log_warnx("job=%s qid=%s outcome for a recipient the "
+			    "job does not have", job, ev->qid);
+		else
+			log_warn("job=%s qid=%s outcome not recorded", job,
+			    ev->qid);
 		if (t->verbose)
-			log_debug("job=%s qid=%s rcpt=<%s> not in the record",
-			    job, ev->qid, ev->rcpt);
+			log_debug("job=%s qid=%s rcpt=<%s> not recorded", job,
+			    ev->qid, ev->rcpt);
 		return 0;
 	}
 	count_outcome(job, o.status, ev->when);
