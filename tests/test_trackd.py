@@ -553,3 +553,43 @@ def test_a_recipient_not_in_the_job_and_a_job_gone(tr):
     assert tr.record(gone) is None
     assert tr.suppressed() == []
     assert list(tr.record(jid)["outcome"]) == ["a@dest.test"]
+
+
+def test_copytruncate_then_sigkill_before_a_save_loses_nothing(tr):
+    # The position is saved at most once a second while lines flow, but a
+    # truncation is saved before any line after it is read: a restart must
+    # not find the break again and number new lines as old ones.
+    jid = tr.job(["a@dest.test"])
+    tr.start()
+    q = tr.qid()
+    tr.write(tr.link(q, jid), tr.rcpt(q, "a@dest.test", "deferred"))
+    tr.wait_status(jid, "a@dest.test", "deferred", 1)
+    size = os.path.getsize(tr.path)
+    wait_for(lambda: tr.pos()["offset"] == str(size), what="position saved")
+    with open(tr.path, "r+") as f:
+        f.truncate(0)
+    tr.write(tr.rcpt(q, "a@dest.test", "deferred"))
+    tr.wait_status(jid, "a@dest.test", "deferred", 2)
+    tr.stop(signal.SIGKILL)
+    assert tr.pos()["offset"] == "0"
+    tr.write(tr.rcpt(q, "a@dest.test", "sent"))
+    tr.start()
+    tr.wait_status(jid, "a@dest.test", "delivered", 3)
+
+
+def test_rotated_file_gone_while_stopped(tr):
+    jid = tr.job(["a@dest.test"])
+    tr.start()
+    q = tr.qid()
+    tr.write(tr.link(q, jid), tr.rcpt(q, "a@dest.test", "deferred"))
+    tr.wait_status(jid, "a@dest.test", "deferred", 1)
+    assert tr.stop() == 0
+    # rotated and compressed away while trackd was down
+    os.unlink(tr.path)
+    tr.write(tr.rcpt(q, "a@dest.test", "sent"))
+    tr.start()
+    tr.wait_status(jid, "a@dest.test", "delivered", 2)
+    # (a new file may get the old inode number back: then it is the
+    # saved file truncated, and read from its start all the same)
+    assert "the old file is gone" in tr.log() or \
+        "was truncated" in tr.log()

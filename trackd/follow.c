@@ -185,6 +185,7 @@ resume(struct follow *f, const struct spool_track_pos *pos, int fd,
 	if (fd != -1 && (unsigned long long)st->st_dev == pos->dev &&
 	    (unsigned long long)st->st_ino == pos->ino) {
 		attach(f, fd, st, (off_t)pos->offset);
+		f->resumed = 1;
 		return;
 	}
 	if (pos->ino != 0 &&
@@ -194,13 +195,17 @@ resume(struct follow *f, const struct spool_track_pos *pos, int fd,
 		if (fd != -1)
 			close(fd);
 		attach(f, ofd, &ost, (off_t)pos->offset);
+		f->resumed = 1;
 		f->check_name = 1;
 		return;
 	}
-	if (pos->ino != 0)
+	if (pos->ino != 0) {
 		log_warnx("%s was rotated while stopped and the old file is "
 		    "gone: its lines after offset %llu are lost", f->path,
 		    pos->offset);
+		f->seq += FOLLOW_SEQ_JUMP;
+		f->moved = 1;
+	}
 	if (fd != -1)
 		attach(f, fd, st, 0);
 }
@@ -285,8 +290,11 @@ check_truncated(struct follow *f)
 {
 	ssize_t	n;
 	char	c;
+	int	resumed;
 
 	f->check_trunc = 0;
+	resumed = f->resumed;
+	f->resumed = 0;
 	if (f->rd == 0)
 		return;
 	if ((n = pread(f->fd, &c, 1, f->rd - 1)) == -1 ||
@@ -294,9 +302,12 @@ check_truncated(struct follow *f)
 		return;
 	log_info("%s was truncated (copytruncate?): reading it from the "
 	    "start", f->path);
+	if (resumed)
+		f->seq += FOLLOW_SEQ_JUMP;
 	f->rd = f->lstart = 0;
 	f->len = 0;
 	f->skip = 0;
+	f->moved = 1;
 }
 
 /* Hands over the complete lines in buf; keeps the partial one. */
@@ -414,6 +425,7 @@ check_name(struct follow *f, follow_cb cb, void *arg)
 	}
 	unwatch_next(f);
 	attach(f, fd, &st, 0);
+	f->moved = 1;
 	return 0;
 }
 
@@ -421,17 +433,21 @@ int
 follow_run(struct follow *f, follow_cb cb, void *arg)
 {
 	read_events(f);
+	if (f->moved)
+		return 0;
 	if (f->fd != -1) {
 		if (f->check_trunc)
 			check_truncated(f);
+		if (f->moved)
+			return 0;
 		if (read_lines(f, cb, arg) == -1)
 			return -1;
 	}
 	if (f->check_name) {
 		if (check_name(f, cb, arg) == -1)
 			return -1;
-		if (f->fd != -1 && read_lines(f, cb, arg) == -1)
-			return -1;
+		if (f->moved)
+			return 0;
 	}
 	return 0;
 }

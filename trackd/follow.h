@@ -27,6 +27,14 @@
 #include "spool.h"
 
 #define FOLLOW_LINE_MAX		16384
+/*
+ * Line numbers skipped at a break found at a restart (the saved file
+ * truncated or gone): lines read after the last saved position may have
+ * been numbered up to FOLLOW_SEQ_JUMP / 2 past it (the caller saves before
+ * acting on a line further on), and the new lines must get numbers none
+ * of them had.
+ */
+#define FOLLOW_SEQ_JUMP		65536
 
 /*
  * Called for each complete line (no newline, not NUL-terminated).  0 to
@@ -52,6 +60,8 @@ struct follow {
 	int			 skip;		/* dropping an overlong line */
 	int			 check_name;	/* the name may have moved */
 	int			 check_trunc;
+	int			 resumed;	/* first check after a restart */
+	int			 moved;		/* truncated or switched files */
 	char			*buf;		/* bytes [lstart, rd) */
 	size_t			 len;
 };
@@ -69,7 +79,10 @@ int	follow_fd(const struct follow *);
 /*
  * Takes in inotify events and hands every complete line to cb.  0, or -1:
  * ECANCELED when cb refused a line (call again later), another errno
- * when reading failed.
+ * when reading failed.  After a truncation or a switch to a new file it
+ * returns 0 at once with moved set: the caller saves the position (so a
+ * restart does not find the break again and number lines twice), clears
+ * moved and calls again.
  */
 int	follow_run(struct follow *, follow_cb, void *arg);
 void	follow_pos(const struct follow *, struct spool_track_pos *);

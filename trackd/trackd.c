@@ -82,6 +82,38 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- position ---- */
+
+static int
+save_pos(struct trackd *t)
+{
+	struct spool_track_pos	pos;
+
+	follow_pos(&t->fl, &pos);
+	if (memcmp(&pos, &t->saved, sizeof(pos)) == 0)
+		return 0;
+	if (spool_track_pos_save(t->sp, &pos) == -1) {
+		log_warn("cannot save the position in %s", t->cfg->postfix_log);
+		return -1;	/* lines are read again; records ignore them */
+	}
+	t->saved = pos;
+	t->last_save = now_ms();
+	return 0;
+}
+
+/*
+ * Before a record takes line number lineno: the saved position must not
+ * lag by FOLLOW_SEQ_JUMP / 2 lines or more, so that the numbers a restart
+ * gives after a break (see follow.h) are above every number in use.
+ */
+static int
+pos_close_enough(struct trackd *t, unsigned long long lineno)
+{
+	if (lineno < t->saved.seq + FOLLOW_SEQ_JUMP / 2)
+		return 0;
+	return save_pos(t);	/* the position before this line */
+}
+
 /* ---- one line ---- */
 
 static int
@@ -217,6 +249,8 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 
 	if (spool_qid_get(t->sp, ev->qid, job) == -1)
 		return hopeless(errno) ? 0 : -1;	/* not the relay's */
+	if (pos_close_enough(t, seq >> SEQ_SHIFT) == -1)
+		return -1;
 	if (t->pend_seq == seq)
 		return suppress(t, job, ev, seq);
 	memset(&o, 0, sizeof(o));
@@ -269,6 +303,8 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 
 	if (spool_qid_get(t->sp, ev->qid, job) == -1)
 		return hopeless(errno) ? 0 : -1;
+	if (pos_close_enough(t, seq >> SEQ_SHIFT) == -1)
+		return -1;
 	if (spool_record_read(t->sp, job, &rec) == -1) {
 		r = errno;
 		spool_record_free(&rec);
@@ -337,29 +373,10 @@ on_line(const char *line, size_t len, unsigned long long lineno, void *arg)
 		if (ev.when == 0)
 			ev.when = now;
 		return on_expired(t, &ev, seq);
-	case PARSE_REMOVED:
-		log_debug("qid=%s removed by postfix", ev.qid);
+	case PARSE_REMOVED:		/* the qid/ entry stays with the record */
 		return 0;
 	}
 	return 0;
-}
-
-/* ---- position ---- */
-
-static void
-save_pos(struct trackd *t)
-{
-	struct spool_track_pos	pos;
-
-	follow_pos(&t->fl, &pos);
-	if (memcmp(&pos, &t->saved, sizeof(pos)) == 0)
-		return;
-	if (spool_track_pos_save(t->sp, &pos) == -1) {
-		log_warn("cannot save the position in %s", t->cfg->postfix_log);
-		return;		/* lines are read again; records ignore them */
-	}
-	t->saved = pos;
-	t->last_save = now_ms();
 }
 
 /* The poll timeout: a pending save or retry, else none (-1). */
@@ -434,20 +451,33 @@ run_follower(struct trackd *t)
 
 	if (t->retry_at != 0 && now < t->retry_at)
 		return;
-	if (follow_run(&t->fl, on_line, t) == 0) {
-		if (t->retry_at != 0)
-			log_info("records are written again");
-		t->retry_at = 0;
-		t->retry_ms = RETRY_MIN_MS;
-	} else {
-		if (errno != ECANCELED)
-			log_warn("reading %s", t->cfg->postfix_log);
-		t->retry_at = now + t->retry_ms;
-		if (t->retry_ms < RETRY_MAX_MS)
-			t->retry_ms *= 2;
+	for (;;) {
+		if (t->fl.moved) {
+			/* a truncation or a new file: saved before reading on */
+			if (save_pos(t) == -1) {
+				errno = ECANCELED;	/* said already */
+				goto fail;
+			}
+			t->fl.moved = 0;
+		}
+		if (follow_run(&t->fl, on_line, t) == -1)
+			goto fail;
+		if (!t->fl.moved)
+			break;
 	}
+	if (t->retry_at != 0)
+		log_info("records are written again");
+	t->retry_at = 0;
+	t->retry_ms = RETRY_MIN_MS;
 	if (now - t->last_save >= SAVE_INTERVAL_MS)
-		save_pos(t);
+		(void)save_pos(t);
+	return;
+fail:
+	if (errno != ECANCELED)
+		log_warn("reading %s", t->cfg->postfix_log);
+	t->retry_at = now + t->retry_ms;
+	if (t->retry_ms < RETRY_MAX_MS)
+		t->retry_ms *= 2;
 }
 
 /* ---- setup ---- */
