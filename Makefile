@@ -93,7 +93,8 @@ FOLDERS	= cgi spoold trackd
 PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl \
 	  trackd/trackd
 HELPERS	= tests/helpers/fake-sendmail tests/helpers/build-message \
-	  tests/helpers/record-outcome
+	  tests/helpers/record-outcome \
+	  tests/helpers/html2text
 MAINS	= $(PROGS:=.c) $(HELPERS:=.c)
 SRCDIRS	= $(FOLDERS) tests tests/helpers bench
 lib_objs = $(patsubst %.c,%.o,$(filter-out $(MAINS) $(2),$(wildcard $(1)/*.c)))
@@ -120,6 +121,7 @@ trackd/trackd: trackd/trackd.o $(TRACK_LIB) $(SPOOL_LIB)
 tests/helpers/fake-sendmail: tests/helpers/fake-sendmail.o
 tests/helpers/build-message: tests/helpers/build-message.o $(CGI_LIB)
 tests/helpers/record-outcome: tests/helpers/record-outcome.o $(SPOOL_LIB)
+tests/helpers/html2text: tests/helpers/html2text.o $(CGI_LIB)
 
 $(PROGS) $(HELPERS):
 	$(LINK)

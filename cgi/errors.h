@@ -77,17 +77,20 @@
 	/* a header name that is not 1..64 token characters; a value	\
 	 * that is empty, has control characters, spaces at either	\
 	 * end, non-ASCII (except in X-* headers), or that cannot be	\
-	 * folded into lines of 998 octets */				\
+	 * folded into lines of 998 octets; an Auto-Submitted other	\
+	 * than no, auto-generated, auto-replied, auto-notified */	\
 	X(INVALID_HEADER,	"invalid_header",		400)	\
 	/* a header other than X-*, List-Unsubscribe,			\
-	 * List-Unsubscribe-Post, In-Reply-To, References */		\
+	 * List-Unsubscribe-Post, In-Reply-To, References,		\
+	 * Auto-Submitted */						\
 	X(HEADER_NOT_ALLOWED,	"header_not_allowed",		400)	\
 	/* more than 50 headers */					\
 	X(TOO_MANY_HEADERS,	"too_many_headers",		400)	\
 	/* a filename (1..255 octets, no / or \, no control		\
 	 * characters, no white space at either end, not . or ..),	\
-	 * contentType (type/subtype tokens, no parameters, not		\
-	 * multipart/ or message/) or content (strict base64) refused */ \
+	 * contentType (type/subtype tokens, not multipart/ or	\
+	 * message/, no parameter but one "charset=token" on text/	\
+	 * types) or content (strict base64) refused */			\
 	X(INVALID_ATTACHMENT,	"invalid_attachment",		400)	\
 	/* more than 100 attachments */					\
 	X(TOO_MANY_ATTACHMENTS,	"too_many_attachments",		400)	\

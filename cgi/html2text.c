@@ -387,6 +387,13 @@ pre_char(struct h2t *t, const unsigned char *s, size_t l, int cls)
 	t->any = 1;
 }
 
+/* Printable ASCII but space: the common case, taken a run at a time. */
+static inline int
+is_plain(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
 static void
 text(struct h2t *t, const unsigned char *s, size_t len)
 {
@@ -396,6 +403,15 @@ text(struct h2t *t, const unsigned char *s, size_t len)
 	if (t->skip > 0)
 		return;
 	for (i = 0; i < len && !t->err; i += l) {
+		if (t->pre == 0 && is_plain(s[i])) {
+			for (l = 1; i + l < len && is_plain(s[i + l]); l++)
+				;
+			if (buf_add(&t->word, s + i, l) == -1)
+				fail(t);
+			t->wordw += l;
+			link_text(t, s + i, l, C_CHAR);
+			continue;
+		}
 		if ((l = u8len(s + i, len - i)) == 0) {
 			l = 1;
 			continue;

@@ -23,6 +23,7 @@ struct mail_attachment {
 	const char	*content_type;	/* "type/subtype", lower case */
 	unsigned char	*data;		/* decoded content */
 	size_t		 len;
+	const char	*charset;	/* text types only: the caller's, or NULL */
 };
 
 struct mail {

@@ -25,9 +25,17 @@
  * <message_id>, MIME-Version, the extra headers, then the body (one text
  * part, multipart/alternative for text and html, inside multipart/mixed
  * when there are attachments).  Bcc never appears.  Appended to out.
+ *
+ * With MIME_TEXT_FROM_HTML, html without text gets the text part
+ * html2text_convert() derives from it (multipart/alternative), unless
+ * that text is empty.  Attachments: Content-Type with the caller's
+ * charset, or charset=utf-8 for a text type that is valid UTF-8 and not
+ * ASCII, and a name= parameter (hw_name) beside Content-Disposition's
+ * filename.
  */
+#define MIME_TEXT_FROM_HTML	0x1
 int	mime_build(const struct mail *, const char *message_id, time_t date,
-	    struct buf *out);
+	    int flags, struct buf *out);
 
 /*
  * Quoted-printable (RFC 2045 6.7) of len bytes: lines of at most

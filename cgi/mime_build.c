@@ -1,7 +1,8 @@
 /*
  * mime_build: the message of mime.h: the headers, then one text part,
- * multipart/alternative for text and html, inside multipart/mixed when
- * there are attachments.
+ * multipart/alternative for text and html (the text derived from the html
+ * when the caller sent none), inside multipart/mixed when there are
+ * attachments.
  *
  * Boundaries are "=_" followed by random hex: quoted-printable output only
  * has '=' before two hex digits or a line break and base64 has no '_', so
@@ -13,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "html2text.h"
 #include "mail.h"
 #include "mime.h"
 #include "mime_int.h"
@@ -114,15 +116,70 @@ text_part(struct buf *b, const char *subtype, const char *s, int eol)
 	    (eol && buf_addc(b, '\n') == -1) ? -1 : 0;
 }
 
+/* Valid UTF-8 with at least one non-ASCII character. */
+static int
+utf8_not_ascii(const unsigned char *s, size_t len)
+{
+	size_t	 i = 0, l, k;
+	int	 high = 0;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] < 0xc2 || s[i] > 0xf4)
+			return 0;
+		l = s[i] < 0xe0 ? 2 : s[i] < 0xf0 ? 3 : 4;
+		if (l > len - i)
+			return 0;
+		for (k = 1; k < l; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		if ((s[i] == 0xe0 && s[i + 1] < 0xa0) ||
+		    (s[i] == 0xed && s[i + 1] > 0x9f) ||
+		    (s[i] == 0xf0 && s[i + 1] < 0x90) ||
+		    (s[i] == 0xf4 && s[i + 1] > 0x8f))
+			return 0;
+		high = 1;
+		i += l;
+	}
+	return high;
+}
+
+/* "Content-Type: type/subtype[; charset=x]; name=..." */
+static void
+attachment_type(struct hw *h, struct buf *b, const struct mail_attachment *a)
+{
+	const char	*cs = a->charset;
+	size_t		 n = strlen(a->content_type);
+
+	if (cs == NULL && strncmp(a->content_type, "text/", 5) == 0 &&
+	    utf8_not_ascii(a->data, a->len))
+		cs = "utf-8";
+	hw_begin(h, b, "Content-Type");
+	hw_sep(h, n + 1);
+	hw_put(h, a->content_type, n);
+	hw_put(h, ";", 1);
+	if (cs != NULL) {
+		n = strlen(cs);
+		hw_sep(h, n + 9);
+		hw_put(h, "charset=", 8);
+		hw_put(h, cs, n);
+		hw_put(h, ";", 1);
+	}
+	hw_name(h, a->filename);
+}
+
 static int
 attachment_part(struct buf *b, const struct mail_attachment *a)
 {
 	struct hw	 h;
 	size_t		 mark = b->len;
 
-	if (buf_adds(b, "Content-Type: ") == -1 ||
-	    buf_adds(b, a->content_type) == -1 ||
-	    buf_adds(b, "\nContent-Transfer-Encoding: base64\n") == -1) {
+	attachment_type(&h, b, a);
+	if (hw_end(&h, mark) == -1 ||
+	    buf_adds(b, "Content-Transfer-Encoding: base64\n") == -1) {
 		restore(b, mark);
 		return -1;
 	}
@@ -162,12 +219,13 @@ multipart(struct buf *b, const char *subtype, const char *bnd)
 }
 
 static int
-alternative(struct buf *b, const struct mail *m, const char *bnd, int eol)
+alternative(struct buf *b, const char *text, const char *html,
+    const char *bnd, int eol)
 {
 	return multipart(b, "alternative", bnd) == -1 ||
-	    text_part(b, "plain", m->text, 0) == -1 ||
+	    text_part(b, "plain", text, 0) == -1 ||
 	    delimiter(b, bnd, 0, 1) == -1 ||
-	    text_part(b, "html", m->html, 0) == -1 ||
+	    text_part(b, "html", html, 0) == -1 ||
 	    delimiter(b, bnd, 1, eol) == -1 ? -1 : 0;
 }
 
@@ -190,21 +248,22 @@ boundaries(char bnd[2][BOUNDARY_LEN + 1])
 	}
 }
 
+/* text: the caller's, or derived from html, or NULL. */
 static int
-body(struct buf *b, const struct mail *m)
+body(struct buf *b, const struct mail *m, const char *text)
 {
 	char	 bnd[2][BOUNDARY_LEN + 1];
 	size_t	 i;
-	int	 mixed = m->nattachments > 0, alt = m->text && m->html;
+	int	 mixed = m->nattachments > 0, alt = text && m->html;
 
 	boundaries(bnd);
 	if (mixed && multipart(b, "mixed", bnd[0]) == -1)
 		return -1;
 	if (alt) {
-		if (alternative(b, m, bnd[1], !mixed) == -1)
+		if (alternative(b, text, m->html, bnd[1], !mixed) == -1)
 			return -1;
 	} else if (text_part(b, m->html != NULL ? "html" : "plain",
-	    m->html != NULL ? m->html : m->text != NULL ? m->text : "",
+	    m->html != NULL ? m->html : text != NULL ? text : "",
 	    !mixed) == -1)
 		return -1;
 	if (!mixed)
@@ -225,8 +284,8 @@ estimate(const struct mail *m)
 	n += (m->nto + m->ncc + m->nreply_to) * 80;
 	if (m->text != NULL)
 		n += strlen(m->text) / 20 * 21;
-	if (m->html != NULL)
-		n += strlen(m->html) / 20 * 21;
+	if (m->html != NULL)	/* and a text part derived from it */
+		n += strlen(m->html) / 20 * 21 * (m->text == NULL ? 2 : 1);
 	for (i = 0; i < m->nattachments; i++)
 		n += m->attachments[i].len / 57 * 77 + 512;
 	return n;
@@ -234,13 +293,21 @@ estimate(const struct mail *m)
 
 int
 mime_build(const struct mail *m, const char *message_id, time_t date,
-    struct buf *out)
+    int flags, struct buf *out)
 {
-	size_t	 mark = out->len;
+	struct buf	 derived;
+	const char	*text = m->text;
+	size_t		 mark = out->len;
 
-	if (buf_reserve(out, estimate(m)) == -1)
-		return -1;
-	if (mime_hdr_addrs(out, "From", &m->from, 1) == -1 ||
+	buf_init(&derived);
+	if (text == NULL && m->html != NULL && (flags & MIME_TEXT_FROM_HTML)) {
+		if (html2text_convert(&derived, m->html, strlen(m->html)) == -1)
+			return -1;
+		if (derived.len > 0)
+			text = derived.data;
+	}
+	if (buf_reserve(out, estimate(m)) == -1 ||
+	    mime_hdr_addrs(out, "From", &m->from, 1) == -1 ||
 	    (m->nto > 0 && mime_hdr_addrs(out, "To", m->to, m->nto) == -1) ||
 	    (m->ncc > 0 && mime_hdr_addrs(out, "Cc", m->cc, m->ncc) == -1) ||
 	    (m->nreply_to > 0 &&
@@ -252,9 +319,11 @@ mime_build(const struct mail *m, const char *message_id, time_t date,
 	    buf_adds(out, message_id) == -1 ||
 	    buf_adds(out, ">\nMIME-Version: 1.0\n") == -1 ||
 	    extra_headers(out, m) == -1 ||
-	    body(out, m) == -1) {
+	    body(out, m, text) == -1) {
+		buf_free(&derived);
 		restore(out, mark);
 		return -1;
 	}
+	buf_free(&derived);
 	return 0;
 }

@@ -335,10 +335,11 @@ ew_take(const unsigned char *s, size_t len, int q, size_t room)
 	return i;
 }
 
-static void
-hw_word(struct hw *h, const unsigned char *s, size_t n, int q)
+/* The encoded word of n bytes of s into w (MIME_EW_MAX + 1 octets). */
+static size_t
+ew_format(char *w, const unsigned char *s, size_t n, int q)
 {
-	char	 w[MIME_EW_MAX + 8], *o = w;
+	char	*o = w;
 	size_t	 i;
 
 	memcpy(o, q ? "=?UTF-8?Q?" : "=?UTF-8?B?", 10);
@@ -354,14 +355,73 @@ hw_word(struct hw *h, const unsigned char *s, size_t n, int q)
 		}
 	*o++ = '?';
 	*o++ = '=';
-	hw_sep(h, (size_t)(o - w));
-	hw_put(h, w, (size_t)(o - w));
+	return (size_t)(o - w);
+}
+
+/* The longest prefix of s[0..n) that ends between two words, or 0. */
+static size_t
+word_cut(const unsigned char *s, size_t len, size_t n)
+{
+	if (n == len)
+		return n;
+	for (; n > 0; n--)
+		if (s[n - 1] == ' ' || s[n] == ' ')
+			return n;
+	return 0;
+}
+
+/*
+ * The bytes of s the next encoded word takes: room octets are left for
+ * it on the current line (0: none), a word on a new line may have max.
+ * Whole words when the first word fits in one encoded word; a longer word
+ * is cut between UTF-8 sequences, on the current line if anything fits.
+ * fold: a new line may be started (not before a value's first word).
+ * phrase: a rest that fits in one word on a new line is not split.
+ */
+static size_t
+ew_next(const unsigned char *s, size_t len, int q, size_t room, size_t max,
+    int fold, int phrase)
+{
+	size_t	 n = 0, nb, full, fb;
+
+	if (room > max)
+		room = max;
+	if (room >= EW_OVERHEAD + EW_MIN_PAYLOAD)
+		n = ew_take(s, len, q, room - EW_OVERHEAD);
+	full = ew_take(s, len, q, max - EW_OVERHEAD);
+	nb = word_cut(s, len, n);
+	fb = word_cut(s, len, full);
+	if (fb == 0)		/* one word longer than an encoded word */
+		return n > 0 ? n : full;
+	if (nb > 0 && !(fold && phrase && nb < len && fb == len))
+		return nb;
+	if (!fold) {
+		/* No new line: a whole word up to RFC 5322's 78, or fill. */
+		room = room + 2 < max ? room + 2 : max;
+		if (room >= EW_OVERHEAD + EW_MIN_PAYLOAD &&
+		    (nb = word_cut(s, len, ew_take(s, len, q,
+		    room - EW_OVERHEAD))) > 0)
+			return nb;
+		return n > 0 ? n : fb;
+	}
+	return fb;
+}
+
+static void
+hw_word(struct hw *h, const unsigned char *s, size_t n, int q)
+{
+	char	 w[MIME_EW_MAX + 8];
+	size_t	 wl = ew_format(w, s, n, q);
+
+	hw_sep(h, wl);
+	hw_put(h, w, wl);
 }
 
 /*
  * Never folds before the first token: an unstructured value would gain a
  * leading space.  In a phrase, a run that fits in one word is not split
- * (some decoders keep the space between two words of a display name).
+ * (fewer adjacent encoded words for decoders that keep the white space
+ * between them, CPython issue 128110).
  */
 void
 hw_words(struct hw *h, const unsigned char *s, size_t len, int phrase)
@@ -373,14 +433,7 @@ hw_words(struct hw *h, const unsigned char *s, size_t len, int phrase)
 		room = h->col + 1 < MIME_FOLD ? MIME_FOLD - h->col - 1 : 0;
 		if (!h->any && room < EW_OVERHEAD + 2 * EW_MIN_PAYLOAD)
 			room = EW_OVERHEAD + 2 * EW_MIN_PAYLOAD;
-		if (room > MIME_EW_MAX)
-			room = MIME_EW_MAX;
-		n = 0;
-		if (room >= EW_OVERHEAD + EW_MIN_PAYLOAD)
-			n = ew_take(s, len, q, room - EW_OVERHEAD);
-		if (n == 0 || (phrase && n < len && h->any &&
-		    ew_take(s, len, q, MIME_EW_MAX - EW_OVERHEAD) == len))
-			n = ew_take(s, len, q, MIME_EW_MAX - EW_OVERHEAD);
+		n = ew_next(s, len, q, room, MIME_EW_MAX, h->any, phrase);
 		/* hw_sep folds when the word does not fit */
 		hw_word(h, s, n, q);
 		s += n;
@@ -453,6 +506,14 @@ pct_take(const unsigned char *s, size_t len, size_t room, size_t *cost)
 	return i;
 }
 
+/* A filename written as it is, in quotes (else RFC 2231 or 2047). */
+static int
+quotable(const char *fn, size_t len)
+{
+	return len <= FILENAME_QUOTED_MAX && plain_ok(fn, len) &&
+	    strpbrk(fn, "\"\\") == NULL;
+}
+
 void
 hw_filename(struct hw *h, const char *fn)
 {
@@ -461,8 +522,7 @@ hw_filename(struct hw *h, const char *fn)
 	char			 pre[32];
 	int			 np;
 
-	if (len <= FILENAME_QUOTED_MAX && plain_ok(fn, len) &&
-	    strpbrk(fn, "\"\\") == NULL) {
+	if (quotable(fn, len)) {
 		hw_sep(h, len + 11);
 		hw_put(h, "filename=\"", 10);
 		hw_put(h, fn, len);
@@ -490,5 +550,38 @@ hw_filename(struct hw *h, const char *fn)
 		hw_pct(h, s + i, n);
 		if (i + n < len)
 			hw_put(h, ";", 1);
+	}
+}
+
+void
+hw_name(struct hw *h, const char *fn)
+{
+	const unsigned char	*s = (const unsigned char *)fn;
+	size_t			 len = strlen(fn), n, wl, room, pre;
+	char			 w[MIME_EW_MAX + 8];
+	int			 q;
+
+	if (quotable(fn, len)) {
+		hw_sep(h, len + 7);
+		hw_put(h, "name=\"", 6);
+		hw_put(h, fn, len);
+		hw_put(h, "\"", 1);
+		return;
+	}
+	q = use_q(s, len);
+	for (pre = 6; len > 0; pre = 0) {
+		/* " " pre word '"': a word and its line stay in MIME_FOLD */
+		room = h->col + pre + 2 < MIME_FOLD ?
+		    MIME_FOLD - h->col - pre - 2 : 0;
+		n = ew_next(s, len, q, room, MIME_FOLD - pre - 2, 1, 0);
+		wl = ew_format(w, s, n, q);
+		hw_sep(h, pre + wl + (n == len));
+		if (pre > 0)
+			hw_put(h, "name=\"", 6);
+		hw_put(h, w, wl);
+		if (n == len)
+			hw_put(h, "\"", 1);
+		s += n;
+		len -= n;
 	}
 }

@@ -114,4 +114,10 @@ void	hw_words(struct hw *, const unsigned char *s, size_t len, int phrase);
  * in continuations where it does not fit one line). */
 void	hw_filename(struct hw *, const char *fn);
 
+/* " name=..." of Content-Type, for readers that predate RFC 2231: quoted
+ * as hw_filename() would, else a quoted string of RFC 2047 encoded words
+ * (what most mail clients write, although RFC 2047 5 does not allow
+ * encoded words in a quoted string; readers of name= decode them). */
+void	hw_name(struct hw *, const char *fn);
+
 #endif

@@ -35,7 +35,12 @@ static const char *const field_names[F_COUNT] = {
 /* Extra headers a caller may set besides X-*, as they are written. */
 static const char *const known_headers[] = {
 	"List-Unsubscribe", "List-Unsubscribe-Post", "In-Reply-To",
-	"References"
+	"References", "Auto-Submitted"
+};
+
+/* The values of Auto-Submitted (RFC 3834 5, and RFC 5436's). */
+static const char *const auto_submitted[] = {
+	"no", "auto-generated", "auto-replied", "auto-notified"
 };
 
 /* What req_parse() allocates besides the cJSON tree. */
@@ -315,6 +320,19 @@ header_allowed(const char *name)
 	return NULL;
 }
 
+/* The value of Auto-Submitted as it is written, or NULL. */
+static const char *
+auto_submitted_value(const char *v)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(auto_submitted) / sizeof(auto_submitted[0]);
+	    i++)
+		if (strcasecmp(v, auto_submitted[i]) == 0)
+			return auto_submitted[i];
+	return NULL;
+}
+
 static int
 check_header_name(const char *name, const struct where *w,
     struct req_error *err)
@@ -376,7 +394,8 @@ parse_headers(const cJSON *v, struct mail *m, struct req_error *err)
 			return fail_at(err, &w, c->string,
 			    ERR_HEADER_NOT_ALLOWED, "only X-*, "
 			    "List-Unsubscribe, List-Unsubscribe-Post, "
-			    "In-Reply-To and References may be set");
+			    "In-Reply-To, References and Auto-Submitted may "
+			    "be set");
 		for (i = 0; i < n; i++)
 			if (strcasecmp(m->headers[i].name, name) == 0)
 				return fail_at(err, &w, c->string,
@@ -386,6 +405,12 @@ parse_headers(const cJSON *v, struct mail *m, struct req_error *err)
 			return -1;
 		m->headers[n].name = name;
 		m->headers[n].value = c->valuestring;
+		if (strcmp(name, "Auto-Submitted") == 0 &&
+		    (m->headers[n].value = auto_submitted_value(
+		    c->valuestring)) == NULL)
+			return fail_at(err, &w, c->string, ERR_INVALID_HEADER,
+			    "Auto-Submitted is no, auto-generated, "
+			    "auto-replied or auto-notified");
 	}
 	m->nheaders = n;
 	return 0;
@@ -492,27 +517,56 @@ bad_filename(const char *s)
 	return NULL;
 }
 
-/* type/subtype, RFC 2045 tokens, no parameters; lowercased in place. */
+/*
+ * type/subtype, RFC 2045 tokens, lowercased in place.  A text type may
+ * add one parameter, "; charset=token" (spaces around the ';', the name in
+ * any case): cut off in place, lowercased, into *charset.
+ */
 static const char *
-bad_content_type(char *s)
+bad_content_type(char *s, const char **charset)
 {
-	char	*p, *slash = NULL;
+	char	*p, *slash = NULL, *end, *cs, *last;
 
-	for (p = s; *p != '\0'; p++) {
+	*charset = NULL;
+	if (strlen(s) > REQ_CONTENT_TYPE_MAX)
+		return "contentType is type/subtype";
+	for (p = s; *p != '\0' && *p != ';' && *p != ' '; p++) {
 		if (*p >= 'A' && *p <= 'Z')
 			*p += 'a' - 'A';
 		else if (*p == '/' && slash == NULL)
 			slash = p;
 		else if (!is_token((unsigned char)*p))
-			return *p == ';' ? "contentType takes no parameters" :
-			    "contentType is type/subtype";
+			return "contentType is type/subtype";
 	}
-	if (slash == NULL || slash == s || slash[1] == '\0' ||
-	    p - s > REQ_CONTENT_TYPE_MAX)
+	if (slash == NULL || slash == s || slash + 1 == p)
 		return "contentType is type/subtype";
 	if (strncmp(s, "multipart/", 10) == 0 ||
 	    strncmp(s, "message/", 8) == 0)
 		return "multipart and message types are not allowed";
+	if (*p == '\0')
+		return NULL;
+	if (strncmp(s, "text/", 5) != 0)
+		return "only a text/* contentType takes a parameter (charset)";
+	for (end = p; *p == ' '; p++)
+		;
+	if (*p++ != ';')
+		return "contentType is type/subtype";
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "charset=", 8) != 0)
+		return "charset is the only parameter a contentType takes";
+	for (cs = p += 8; is_token((unsigned char)*p); p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	if (p == cs || (*p != '\0' && *p != ' ' && *p != ';'))
+		return "charset is a token, without quotes";
+	for (last = p; *p == ' '; p++)
+		;
+	if (*p != '\0')
+		return "charset is the only parameter a contentType takes";
+	*last = '\0';
+	*end = '\0';
+	*charset = cs;
 	return NULL;
 }
 
@@ -549,7 +603,7 @@ parse_attachment(const cJSON *v, const struct where *w,
 	if ((why = bad_filename(f[0]->valuestring)) != NULL)
 		return fail_at(err, w, keys[0], ERR_INVALID_ATTACHMENT, "%s",
 		    why);
-	if ((why = bad_content_type(f[1]->valuestring)) != NULL)
+	if ((why = bad_content_type(f[1]->valuestring, &a->charset)) != NULL)
 		return fail_at(err, w, keys[1], ERR_INVALID_ATTACHMENT, "%s",
 		    why);
 	if (b64_decode(f[2]->valuestring, &a->len) == -1)

@@ -215,7 +215,8 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	snprintf(msgid, sizeof(msgid), "%s@%s", w->id, r->cfg.message_id_domain);
 	buf_reset(&w->msg);
 	if ((rcpt = envelope_rcpts(m, &nrcpt)) == NULL ||
-	    mime_build(m, msgid, now, &w->msg) == -1) {
+	    mime_build(m, msgid, now, r->cfg.html_to_text ?
+	    MIME_TEXT_FROM_HTML : 0, &w->msg) == -1) {
 		log_warn("job=%s build", w->id);
 		http_fail(w, ERR_INTERNAL_ERROR, "out of memory", NULL, NULL);
 		goto done;

@@ -327,7 +327,7 @@ def test_literal_lookalikes_stay_literal(relay, over):
     (dict(to="a@example.net\u00a0"), "invalid_address", "to"),
     (dict(bcc="evil@example.com\r\nX: y"), "invalid_address", "bcc"),
     (dict(cc=["ok@example.net", "bad"]), "invalid_address", "cc[1]"),
-    (dict(attachments=[dict(ATT, contentType="text/html; charset=x")]),
+    (dict(attachments=[dict(ATT, contentType="text/html; charset=x; a=b")]),
      "invalid_attachment", "attachments[0].contentType"),
     (dict(attachments=[dict(ATT, contentType="multipart/mixed")]),
      "invalid_attachment", "attachments[0].contentType"),

@@ -439,7 +439,7 @@ static void
 words_roundtrip(const char *in, size_t col0)
 {
 	struct buf	 b, d;
-	size_t		 col = col0, i, line;
+	size_t		 col = col0, i, line, first;
 
 	buf_init(&b);
 	buf_init(&d);
@@ -448,9 +448,12 @@ words_roundtrip(const char *in, size_t col0)
 		assert_int_equal(buf_addc(&b, 'H'), 0);
 	assert_int_equal(mime_words(&b, &col, in, strlen(in)), 0);
 	/* Lines of at most 76 octets, but never folded before the first
-	 * word; col is where the last line ends. */
-	lines_max(b.data, b.len, col0 + 1 + 28 > MIME_FOLD ?
-	    col0 + 1 + 28 : MIME_FOLD);
+	 * word (which may reach RFC 5322's 78 to keep a word whole); col is
+	 * where the last line ends. */
+	first = strcspn(b.data, "\n");
+	assert_true(first <= (col0 + 1 + 28 > MIME_FOLD + 2 ?
+	    col0 + 1 + 28 : MIME_FOLD + 2));
+	lines_max(b.data + first, b.len - first, MIME_FOLD);
 	for (line = b.len; line > 0 && b.data[line - 1] != '\n'; line--)
 		;
 	assert_int_equal(col, b.len - line);
@@ -494,6 +497,87 @@ test_words_split(void **state)
 		words_roundtrip(in, (size_t)(random() % 70));
 	}
 	words_roundtrip("x", 70);	/* no room: still on the first line */
+}
+
+/*
+ * The decoded text of each encoded word after column col0 of b, one NUL-
+ * terminated string after the other in out; returns how many.
+ */
+static size_t
+words_each(const struct buf *b, size_t col0, struct buf *out)
+{
+	const char	*s = b->data + col0, *e;
+	struct buf	 one;
+	size_t		 n = 0;
+	char		 w[128];
+
+	buf_init(&one);
+	while ((s = strstr(s, "=?UTF-8?")) != NULL) {
+		e = strstr(s + 10, "?=") + 2;
+		assert_true((size_t)(e - s) < sizeof(w));
+		memcpy(w, s, (size_t)(e - s));
+		w[e - s] = '\0';
+		buf_reset(&one);
+		words_decode(w, &one);
+		assert_int_equal(buf_add(out, one.data, one.len), 0);
+		assert_int_equal(buf_addc(out, '\0'), 0);
+		n++;
+		s = e;
+	}
+	buf_free(&one);
+	return n;
+}
+
+/* Several words: encoded words end between two of them, never inside. */
+static void
+split_between(const char *in, size_t col0)
+{
+	struct buf	 b, d;
+	const char	*p, *end;
+	size_t		 col = col0, i, n, len;
+
+	buf_init(&b);
+	buf_init(&d);
+	for (i = 0; i < col0; i++)
+		assert_int_equal(buf_addc(&b, 'H'), 0);
+	assert_int_equal(mime_words(&b, &col, in, strlen(in)), 0);
+	n = words_each(&b, col0, &d);
+	assert_true(n > 1);
+	end = d.data + d.len;
+	for (p = d.data; p < end; p += len + 1) {
+		len = strlen(p);
+		assert_true(len > 0);
+		/* The last byte is a space, or the next word starts with one,
+		 * or this is the end. */
+		if (p + len + 1 < end && p[len - 1] != ' ' && p[len + 1] != ' ')
+			fail_msg("split inside a word: \"%s\" | \"%s\"", p,
+			    p + len + 1);
+	}
+	words_roundtrip(in, col0);
+	buf_free(&b);
+	buf_free(&d);
+}
+
+static void
+test_words_between_words(void **state)
+{
+	(void)state;
+	split_between("Inscription confirm\xc3\xa9" "e : votre r\xc3\xa9servation "
+	    "n\xc2\xb0 40213 pour la location du 12 au 19 ao\xc3\xbbt est "
+	    "enregistr\xc3\xa9" "e", 9);
+	split_between("\xce\x95\xce\xbb\xce\xbb\xce\xb7\xce\xbd\xce\xb9"
+	    "\xce\xba\xce\xac \xce\x93\xcf\x81\xce\xac\xce\xbc\xce\xbc"
+	    "\xce\xb1\xcf\x84\xce\xb1 \xce\x95\xce\xbb\xce\xbb\xce\xb7"
+	    "\xce\xbd\xce\xb9\xce\xba\xce\xac \xce\x93\xcf\x81\xce\xac"
+	    "\xce\xbc\xce\xbc\xce\xb1\xcf\x84\xce\xb1 \xce\x95\xce\xbb"
+	    "\xce\xbb\xce\xb7\xce\xbd\xce\xb9\xce\xba\xce\xac", 6);
+	split_between("B\xc3\xa9r\xc3\xa9nice-Am\xc3\xa9lie Rosemonde "
+	    "D\xc3\xbb" "bois-B\xc3\xa9nard, B\xc3\xa9r\xc3\xa9nice-Am"
+	    "\xc3\xa9lie Rosemonde D\xc3\xbb" "bois-B\xc3\xa9nard", 30);
+	split_between("\xe5\xb1\xb1\xe7\x94\xb0 \xe5\xa4\xaa\xe9\x83\x8e "
+	    "\xe5\xb1\xb1\xe7\x94\xb0 \xe5\xa4\xaa\xe9\x83\x8e \xe5\xb1"
+	    "\xb1\xe7\x94\xb0 \xe5\xa4\xaa\xe9\x83\x8e \xe5\xb1\xb1\xe7"
+	    "\x94\xb0 \xe5\xa4\xaa\xe9\x83\x8e", 20);
 }
 
 /* Header lines */
@@ -686,15 +770,15 @@ test_date(void **state)
 	m.subject = "s";
 	m.text = "t";
 	buf_init(&b);
-	assert_int_equal(mime_build(&m, "x@y", 0, &b), 0);
+	assert_int_equal(mime_build(&m, "x@y", 0, 0, &b), 0);
 	assert_non_null(strstr(b.data,
 	    "\nDate: Thu, 01 Jan 1970 00:00:00 +0000\n"));
 	buf_reset(&b);
-	assert_int_equal(mime_build(&m, "x@y", 951782400, &b), 0);
+	assert_int_equal(mime_build(&m, "x@y", 951782400, 0, &b), 0);
 	assert_non_null(strstr(b.data,
 	    "\nDate: Tue, 29 Feb 2000 00:00:00 +0000\n"));
 	buf_reset(&b);
-	assert_int_equal(mime_build(&m, "x@y", 1700000000, &b), 0);
+	assert_int_equal(mime_build(&m, "x@y", 1700000000, 0, &b), 0);
 	assert_non_null(strstr(b.data,
 	    "\nDate: Tue, 14 Nov 2023 22:13:20 +0000\n"));
 	buf_free(&b);
@@ -754,7 +838,7 @@ test_build_single(void **state)
 	m.text = "Hello\nFrom me";
 	buf_init(&b);
 	assert_int_equal(buf_adds(&b, "prefix:"), 0);
-	assert_int_equal(mime_build(&m, "id@example.org", 1700000000, &b), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 1700000000, 0, &b), 0);
 	assert_string_equal(b.data, "prefix:"
 	    "From: Alice <a@example.com>\n"
 	    "To: =?UTF-8?B?QsOp?= <b@example.org>, c@example.org\n"
@@ -777,7 +861,7 @@ test_build_single(void **state)
 	m.html = "<p>x</p>\n";
 	m.nreply_to = 0;
 	m.nheaders = 0;
-	assert_int_equal(mime_build(&m, "id@example.org", 1700000000, &b), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 1700000000, 0, &b), 0);
 	assert_non_null(strstr(b.data, "MIME-Version: 1.0\n"
 	    "Content-Type: text/html; charset=utf-8\n"
 	    "Content-Transfer-Encoding: quoted-printable\n\n<p>x</p>\n"));
@@ -798,7 +882,7 @@ test_build_alternative(void **state)
 	m.html = "<b>rich</b>\n";
 	buf_init(&b);
 	buf_init(&want);
-	assert_int_equal(mime_build(&m, "id@example.org", 0, &b), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 0, 0, &b), 0);
 	boundary_of(b.data, "Content-Type: multipart/alternative", bnd,
 	    sizeof(bnd));
 	assert_int_equal(buf_addf(&want, "Content-Type: multipart/alternative; "
@@ -818,7 +902,7 @@ static void
 test_build_mixed(void **state)
 {
 	struct mail		 m;
-	struct mail_attachment	 att[3];
+	struct mail_attachment	 att[6];
 	struct buf		 b, d;
 	char			 outer[80], inner[80], *p;
 	unsigned char		 bin[300];
@@ -831,37 +915,55 @@ test_build_mixed(void **state)
 	m.text = "see attached";
 	m.html = "<p>see attached</p>";
 	att[0] = (struct mail_attachment){ "r.pdf", "application/pdf", bin,
-	    sizeof(bin) };
+	    sizeof(bin), NULL };
 	att[1] = (struct mail_attachment){ "caf\xc3\xa9.txt", "text/plain",
-	    (unsigned char *)"x", 1 };
+	    (unsigned char *)"x", 1, NULL };
 	att[2] = (struct mail_attachment){ "empty", "application/x-empty",
-	    bin, 0 };
+	    bin, 0, NULL };
+	/* UTF-8 text gets its charset; the caller's is kept; others none. */
+	att[3] = (struct mail_attachment){ "notes.txt", "text/plain",
+	    (unsigned char *)"Gr\xc3\xbc\xc3\x9f" "e\n", 8, NULL };
+	att[4] = (struct mail_attachment){ "l1.csv", "text/csv",
+	    (unsigned char *)"\xe9", 1, "iso-8859-1" };
+	att[5] = (struct mail_attachment){ "raw.txt", "text/plain",
+	    (unsigned char *)"\xff\xc3", 2, NULL };
 	m.attachments = att;
-	m.nattachments = 3;
+	m.nattachments = 6;
 	buf_init(&b);
 	buf_init(&d);
-	assert_int_equal(mime_build(&m, "id@example.org", 0, &b), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 0, 0, &b), 0);
 	lines_max(b.data, b.len, MIME_FOLD);
 	boundary_of(b.data, "Content-Type: multipart/mixed", outer,
 	    sizeof(outer));
 	boundary_of(b.data, "Content-Type: multipart/alternative", inner,
 	    sizeof(inner));
 	assert_string_not_equal(outer, inner);
-	assert_non_null(strstr(b.data, "Content-Type: application/pdf\n"
+	assert_non_null(strstr(b.data, "Content-Type: application/pdf; "
+	    "name=\"r.pdf\"\n"
 	    "Content-Transfer-Encoding: base64\n"
 	    "Content-Disposition: attachment; filename=\"r.pdf\"\n\n"
 	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v"
 	    "MDEyMzQ1Njc4\n"));
-	assert_non_null(strstr(b.data, "Content-Disposition: attachment; "
+	assert_non_null(strstr(b.data, "Content-Type: text/plain; "
+	    "name=\"=?UTF-8?B?Y2Fmw6kudHh0?=\"\n"
+	    "Content-Transfer-Encoding: base64\n"
+	    "Content-Disposition: attachment; "
 	    "filename*=UTF-8''caf%C3%A9.txt\n\neA==\n--"));
-	assert_non_null(strstr(b.data, "Content-Type: application/x-empty\n"
+	assert_non_null(strstr(b.data, "Content-Type: application/x-empty; "
+	    "name=\"empty\"\n"
 	    "Content-Transfer-Encoding: base64\n"
 	    "Content-Disposition: attachment; filename=\"empty\"\n\n\n--"));
-	/* Outer parts: the alternative, then three attachments; inner: two. */
+	assert_non_null(strstr(b.data, "Content-Type: text/plain; "
+	    "charset=utf-8; name=\"notes.txt\"\n"));
+	assert_non_null(strstr(b.data, "Content-Type: text/csv; "
+	    "charset=iso-8859-1; name=\"l1.csv\"\n"));
+	assert_non_null(strstr(b.data, "Content-Type: text/plain; "
+	    "name=\"raw.txt\"\n"));
+	/* Outer parts: the alternative, then six attachments; inner: two. */
 	for (i = 0, p = b.data; (p = strstr(p, outer)) != NULL; p++)
 		i++;
-	/* The parameter, four delimiters, the close delimiter. */
-	assert_int_equal(i, 1 + 4 + 1);
+	/* The parameter, seven delimiters, the close delimiter. */
+	assert_int_equal(i, 1 + 7 + 1);
 	for (i = 0, p = b.data; (p = strstr(p, inner)) != NULL; p++)
 		i++;
 	assert_int_equal(i, 1 + 2 + 1);
@@ -874,6 +976,61 @@ test_build_mixed(void **state)
 	assert_string_equal(p + 3 + strlen(outer), "--\n");
 	buf_free(&b);
 	buf_free(&d);
+}
+
+/* name= of Content-Type: encoded words in quotes, lines of 76 at most. */
+static void
+test_attachment_names(void **state)
+{
+	static const char *const names[] = {
+		"Rapport annuel \xc3\xa9t\xc3\xa9 2023 \xe2\x80\x93 "
+		    "version d\xc3\xa9" "finitive sign\xc3\xa9" "e.pdf",
+		"\xe8\xab\x8b\xe6\xb1\x82\xe6\x9b\xb8\xe8\xab\x8b\xe6\xb1"
+		    "\x82\xe6\x9b\xb8\xe8\xab\x8b\xe6\xb1\x82\xe6\x9b\xb8"
+		    "\xe8\xab\x8b\xe6\xb1\x82\xe6\x9b\xb8\xe8\xab\x8b\xe6"
+		    "\xb1\x82\xe6\x9b\xb8.pdf",
+		"quote \" and backslash \\.txt",
+		"a-very-long-ascii-file-name-that-does-not-fit-in-a-quoted-string"
+		    "-of-sixty-four.txt",
+	};
+	struct mail		 m;
+	struct mail_attachment	 att = { NULL, "application/pdf",
+	    (unsigned char *)"x", 1, NULL };
+	struct buf		 b, d, u;
+	const char		*p, *q;
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		sample(&m);
+		m.text = "t";
+		att.filename = names[i];
+		m.attachments = &att;
+		m.nattachments = 1;
+		buf_init(&b);
+		buf_init(&d);
+		buf_init(&u);
+		assert_int_equal(mime_build(&m, "id@example.org", 0, 0, &b),
+		    0);
+		lines_max(b.data, b.len, MIME_FOLD);
+		p = strstr(b.data, "Content-Type: application/pdf;");
+		assert_non_null(p);
+		q = strstr(p, "\nContent-Transfer-Encoding");
+		assert_non_null(q);
+		assert_int_equal(buf_add(&u, p, (size_t)(q - p)), 0);
+		/* One quoted string of encoded words, then the end. */
+		p = strstr(u.data, "name=\"=?UTF-8?");
+		assert_non_null(p);
+		assert_int_equal(u.data[u.len - 1], '"');
+		u.data[--u.len] = '\0';
+		assert_null(strchr(p + 6, '"'));
+		words_decode(p + 6, &d);
+		assert_int_equal(d.len, strlen(names[i]));
+		assert_memory_equal(d.data, names[i], d.len);
+		buf_free(&b);
+		buf_free(&d);
+		buf_free(&u);
+	}
 }
 
 static void
@@ -889,8 +1046,8 @@ test_build_boundaries_random(void **state)
 	m.html = "b";
 	buf_init(&b1);
 	buf_init(&b2);
-	assert_int_equal(mime_build(&m, "id@example.org", 0, &b1), 0);
-	assert_int_equal(mime_build(&m, "id@example.org", 0, &b2), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 0, 0, &b1), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 0, 0, &b2), 0);
 	boundary_of(b1.data, "multipart/alternative", x, sizeof(x));
 	boundary_of(b2.data, "multipart/alternative", y, sizeof(y));
 	assert_string_not_equal(x, y);
@@ -902,7 +1059,7 @@ static void
 filename_lines(const char *fn, const char *want_start)
 {
 	struct mail		 m;
-	struct mail_attachment	 att = { fn, "a/b", NULL, 0 };
+	struct mail_attachment	 att = { fn, "a/b", NULL, 0, NULL };
 	struct buf		 b;
 	const char		*p, *q;
 
@@ -911,7 +1068,7 @@ filename_lines(const char *fn, const char *want_start)
 	m.attachments = &att;
 	m.nattachments = 1;
 	buf_init(&b);
-	assert_int_equal(mime_build(&m, "id@example.org", 0, &b), 0);
+	assert_int_equal(mime_build(&m, "id@example.org", 0, 0, &b), 0);
 	lines_max(b.data, b.len, MIME_FOLD);
 	assert_non_null(p = strstr(b.data, "Content-Disposition: "));
 	assert_non_null(q = strstr(p, "\n\n"));
@@ -974,6 +1131,7 @@ main(void)
 		cmocka_unit_test(test_prefer_base64),
 		cmocka_unit_test(test_words_vectors),
 		cmocka_unit_test(test_words_split),
+		cmocka_unit_test(test_words_between_words),
 		cmocka_unit_test(test_hdr_text),
 		cmocka_unit_test(test_hdr_ok),
 		cmocka_unit_test(test_hdr_addrs),
@@ -981,6 +1139,7 @@ main(void)
 		cmocka_unit_test(test_build_single),
 		cmocka_unit_test(test_build_alternative),
 		cmocka_unit_test(test_build_mixed),
+		cmocka_unit_test(test_attachment_names),
 		cmocka_unit_test(test_build_boundaries_random),
 		cmocka_unit_test(test_filenames),
 	};

@@ -692,6 +692,74 @@ test_subject(void **state)
 	buf_free(&b);
 }
 
+/* A charset parameter on text types: cut off, lowercased, kept apart. */
+static void
+test_attachment_charset(void **state)
+{
+	static const char *const ok[][2] = {
+		{ "text/plain; charset=utf-8", "utf-8" },
+		{ "Text/CSV;charset=ISO-8859-1", "iso-8859-1" },
+		{ "text/html ; charset=windows-1252 ", "windows-1252" },
+		{ "text/plain; CHARSET=us-ascii", "us-ascii" },
+		{ "text/plain", NULL },
+	};
+	struct mail	 m;
+	char		 json[512];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(json, sizeof(json), "{" BASE ",'attachments':[{"
+		    "'filename':'a','contentType':'%s','content':''}]}",
+		    ok[i][0]);
+		accepts(json, &m);
+		assert_int_equal(strncmp(m.attachments[0].content_type,
+		    "text/", 5), 0);
+		assert_null(strpbrk(m.attachments[0].content_type, "; "));
+		if (ok[i][1] == NULL)
+			assert_null(m.attachments[0].charset);
+		else
+			assert_string_equal(m.attachments[0].charset, ok[i][1]);
+		req_free(&m);
+	}
+}
+
+/* Auto-Submitted: RFC 3834's values only, written in lower case. */
+static void
+test_auto_submitted(void **state)
+{
+	static const char *const ok[][2] = {
+		{ "no", "no" }, { "auto-generated", "auto-generated" },
+		{ "Auto-Replied", "auto-replied" },
+		{ "auto-notified", "auto-notified" },
+	};
+	struct mail	 m;
+	char		 json[512];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(json, sizeof(json), "{" BASE ",'headers':{"
+		    "'auto-submitted':'%s'}}", ok[i][0]);
+		accepts(json, &m);
+		assert_int_equal(m.nheaders, 1);
+		assert_string_equal(m.headers[0].name, "Auto-Submitted");
+		assert_string_equal(m.headers[0].value, ok[i][1]);
+		req_free(&m);
+	}
+	rejects("{" BASE ",'headers':{'Auto-Submitted':'yes'}}",
+	    "invalid_header", "headers.Auto-Submitted");
+	rejects("{" BASE ",'headers':{'Auto-Submitted':'auto-replied; "
+	    "owner-email=a@example.com'}}", "invalid_header",
+	    "headers.Auto-Submitted");
+	rejects("{" BASE ",'headers':{'Auto-Submitted':'auto-generated\\r\\n"
+	    "Bcc: x@example.com'}}", "invalid_header",
+	    "headers.Auto-Submitted");
+	rejects("{" BASE ",'headers':{'Auto-Submitted':'no',"
+	    "'auto-submitted':'no'}}", "duplicate_key",
+	    "headers.auto-submitted");
+}
+
 static void
 test_bodies(void **state)
 {
@@ -856,7 +924,24 @@ test_attachments(void **state)
 	    "attachments[0].contentType");
 	rejects(ATT("a", "text/plain/x", ""), "invalid_attachment",
 	    "attachments[0].contentType");
-	rejects(ATT("a", "text/plain; charset=utf-8", ""),
+	/* Parameters: a charset token on text types only. */
+	rejects(ATT("a", "application/pdf; charset=utf-8", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain; name=x", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain; charset=\\\"utf-8\\\"", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain; charset=utf-8; format=flowed", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain; charset=", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain;", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain; charset = utf-8", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain; charset=utf-8\\r\\nBcc: x", ""),
+	    "invalid_attachment", "attachments[0].contentType");
+	rejects(ATT("a", "text/plain charset=utf-8", ""),
 	    "invalid_attachment", "attachments[0].contentType");
 	rejects(ATT("a", "text/plain\\r\\nBcc: x", ""),
 	    "invalid_attachment", "attachments[0].contentType");
@@ -999,6 +1084,8 @@ main(void)
 		cmocka_unit_test(test_recipient_limits),
 		cmocka_unit_test(test_subject),
 		cmocka_unit_test(test_bodies),
+		cmocka_unit_test(test_attachment_charset),
+		cmocka_unit_test(test_auto_submitted),
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_attachments),
 		cmocka_unit_test(test_enomem),

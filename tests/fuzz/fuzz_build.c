@@ -37,12 +37,13 @@ static const char *const emails[] = {
 
 static const char *const header_names[] = {
 	"X-Campaign", "List-Unsubscribe", "List-Unsubscribe-Post",
-	"In-Reply-To", "References", "x-lower", "X-Y",
+	"In-Reply-To", "References", "x-lower", "X-Y", "Auto-Submitted",
 };
 
 static const char *const types[] = {
 	"application/pdf", "image/png", "text/plain", "application/x-foo+json",
-	"Application/OCTET-STREAM",
+	"Application/OCTET-STREAM", "text/csv; charset=UTF-8",
+	"text/plain ;charset=iso-8859-1 ", "text/html; charset=\"x\"",
 };
 
 static void
@@ -141,13 +142,17 @@ add_attachments(cJSON *root, unsigned n, struct fz_in *in)
 	cJSON_AddItemToObject(root, "attachments", a);
 }
 
-/* flags: 1 cc, 2 bcc, 4 replyTo, 8 text, 16 html, 32 headers, 64 att. */
+/*
+ * flags: 1 cc, 2 bcc, 4 replyTo, 8 text, 16 html, 32 headers, 64 att.,
+ * 128 html_to_text = no.
+ */
 static cJSON *
-recipe(struct fz_in *in)
+recipe(struct fz_in *in, int *build_flags)
 {
 	cJSON		*root = cJSON_CreateObject();
 	unsigned	 f = fz_byte(in), counts = fz_byte(in);
 
+	*build_flags = f & 128 ? 0 : MIME_TEXT_FROM_HTML;
 	cJSON_AddItemToObject(root, "from", make_addr(in));
 	add_addrs(root, "to", in);
 	if (f & 1)
@@ -179,8 +184,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct mail		 m;
 	cJSON			*root;
 	char			*json;
+	int			 flags;
 
-	root = recipe(&in);
+	root = recipe(&in, &flags);
 	json = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (json == NULL)
@@ -192,6 +198,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return 0;
 	}
 	free(json);
-	fz_build_and_check(&m);
+	fz_build_and_check(&m, flags);
 	return 0;
 }

@@ -139,6 +139,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	free(body);		/* m must not point into the body */
 	check_accepted(&m, lim.max_recipients);
-	fz_build_and_check(&m);
+	fz_build_and_check(&m, MIME_TEXT_FROM_HTML);
 	return 0;
 }

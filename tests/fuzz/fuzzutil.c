@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "fuzzutil.h"
+#include "html2text.h"
 #include "mime.h"
 #include "req.h"
 
@@ -725,6 +726,56 @@ check_disposition(const char *v, const char *want)
 	buf_free(&b);
 }
 
+/* The charset a text attachment must carry, or NULL. */
+static const char *
+want_charset(const struct mail_attachment *a)
+{
+	size_t	 i;
+	int	 high = 0;
+
+	if (a->charset != NULL)
+		return a->charset;
+	if (strncmp(a->content_type, "text/", 5) != 0)
+		return NULL;
+	for (i = 0; i < a->len; i++)
+		high |= a->data[i] >= 0x80;
+	return high && fz_utf8_valid(a->data, a->len) ? "utf-8" : NULL;
+}
+
+/*
+ * type/subtype; [charset=x;] name="..." where the quoted name is the
+ * filename as it is, or encoded words that decode to it.
+ */
+static void
+check_content_type(const char *v, const struct mail_attachment *a)
+{
+	const char	*cs = want_charset(a), *p = v;
+	struct buf	 b;
+	size_t		 n = strlen(a->content_type), vl;
+
+	FZ_CHECK(strncmp(p, a->content_type, n) == 0 &&
+	    strncmp(p + n, "; ", 2) == 0, "attachment type %s", v);
+	p += n + 2;
+	if (cs != NULL) {
+		FZ_CHECK(strncmp(p, "charset=", 8) == 0 &&
+		    strncmp(p + 8, cs, strlen(cs)) == 0 &&
+		    strncmp(p + 8 + strlen(cs), "; ", 2) == 0,
+		    "charset in %s, want %s", v, cs);
+		p += 8 + strlen(cs) + 2;
+	} else
+		FZ_CHECK(strstr(v, "charset=") == NULL, "charset in %s", v);
+	vl = strlen(p);
+	FZ_CHECK(strncmp(p, "name=\"", 6) == 0 && vl > 6 && p[vl - 1] == '"',
+	    "name in %s", v);
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	FZ_CHECK(fz_text_decode(p + 6, vl - 7, &b) == 0, "name in %s", v);
+	check_decoded(&b, a->filename, strlen(a->filename), "name");
+	FZ_CHECK(memmem(p + 6, vl - 7, "=?", 2) != NULL ||
+	    memchr(p + 6, '"', vl - 7) == NULL, "quote in %s", v);
+	buf_free(&b);
+}
+
 static void
 check_attachment(const char *s, size_t len, const struct mail_attachment *a)
 {
@@ -736,8 +787,7 @@ check_attachment(const char *s, size_t len, const struct mail_attachment *a)
 
 	entity(s, len, &h, &body, &blen);
 	check_names(&h, names, 3);
-	FZ_CHECK(strcmp(hdr_get(&h, "Content-Type"), a->content_type) == 0,
-	    "attachment type %s", hdr_get(&h, "Content-Type"));
+	check_content_type(hdr_get(&h, "Content-Type"), a);
 	FZ_CHECK(strcmp(hdr_get(&h, "Content-Transfer-Encoding"), "base64")
 	    == 0, "attachment not base64");
 	check_disposition(hdr_get(&h, "Content-Disposition"), a->filename);
@@ -908,16 +958,32 @@ fz_tmpdir(void)
 }
 
 void
-fz_build_and_check(struct mail *m)
+fz_build_and_check(struct mail *m, int flags)
 {
 	static const char	msgid[] =
 	    "0640a1b2c3d4e-0123456789abcdef@relay.test";
-	struct buf		out;
+	static int		init;
+	struct buf		out, text;
+	struct mail		want = *m;
 
+	if (!init) {
+		html2text_init();
+		init = 1;
+	}
 	buf_init(&out);
-	FZ_CHECK(mime_build(m, msgid, (time_t)1700000000, &out) == 0,
+	buf_init(&text);
+	FZ_CHECK(mime_build(m, msgid, (time_t)1700000000, flags, &out) == 0,
 	    "mime_build failed");
-	fz_check_message(m, msgid, out.data, out.len);
+	/* The text part derived from html: what html2text gives. */
+	if ((flags & MIME_TEXT_FROM_HTML) && m->text == NULL &&
+	    m->html != NULL) {
+		FZ_CHECK(html2text_convert(&text, m->html, strlen(m->html)) ==
+		    0, "html2text failed");
+		if (text.len > 0)
+			want.text = text.data;
+	}
+	fz_check_message(&want, msgid, out.data, out.len);
 	buf_free(&out);
+	buf_free(&text);
 	req_free(m);
 }

@@ -51,8 +51,11 @@ int	fz_text_decode(const char *, size_t, struct buf *out);
  */
 void	fz_check_message(const struct mail *m, const char *msgid,
 	    const char *msg, size_t len);
-/* Build m with mime_build(), check the message, then req_free(m). */
-void	fz_build_and_check(struct mail *m);
+/*
+ * Build m with mime_build() and flags, check the message (with the text
+ * html2text derives, if flags ask for it), then req_free(m).
+ */
+void	fz_build_and_check(struct mail *m, int flags);
 
 /* The header of one line block, unfolded.  Names point into the block. */
 struct fz_hdr {

@@ -3,6 +3,10 @@
  * spool on stdout (req_parse with max_recipients 50, then mime_build with
  * Message-ID <test@example.org> and a fixed date).
  *
+ *	build-message [-T]
+ *
+ * -T: as with html_to_text = no (no text part derived from html).
+ *
  * Exit: 0; EX_DATAERR (65) when the request is refused, with "code field"
  * on stderr; EX_OSERR or EX_IOERR on a system error.
  */
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "html2text.h"
 #include "mail.h"
 #include "mime.h"
 #include "req.h"
@@ -51,12 +56,25 @@ write_all(int fd, const char *p, size_t len)
 }
 
 int
-main(void)
+main(int argc, char *argv[])
 {
 	struct req_limits	 lim = { 50 };
 	struct req_error	 e;
 	struct mail		 m;
 	struct buf		 in, out;
+	int			 ch, flags = MIME_TEXT_FROM_HTML;
+
+	while ((ch = getopt(argc, argv, "T")) != -1) {
+		switch (ch) {
+		case 'T':
+			flags = 0;
+			break;
+		default:
+			fprintf(stderr, "usage: build-message [-T]\n");
+			return EX_USAGE;
+		}
+	}
+	html2text_init();
 
 	buf_init(&in);
 	buf_init(&out);
@@ -67,7 +85,7 @@ main(void)
 		buf_free(&in);
 		return e.status == 400 ? EX_DATAERR : EX_OSERR;
 	}
-	if (mime_build(&m, "test@example.org", BUILD_DATE, &out) == -1)
+	if (mime_build(&m, "test@example.org", BUILD_DATE, flags, &out) == -1)
 		err(EX_OSERR, "mime_build");
 	if (write_all(STDOUT_FILENO, out.data, out.len) == -1)
 		err(EX_IOERR, "stdout");
