@@ -233,31 +233,32 @@ job_line(struct ctl *c, const struct spool_job *job)
 	printf("\n");
 }
 
-/* Prints one job of a listing, or adds it to arr. */
-static void
+/* Prints one job of a listing, or adds it to arr; 0 if it is gone. */
+static int
 list_one(struct ctl *c, int state, const char *id, cJSON *arr)
 {
 	struct spool_job	job;
 
 	if (state == SPOOL_SENT) {
 		ctlrec_list_one(c->sp, id, arr, c->now);
-		return;
+		return 1;
 	}
 	if (spool_read(c->sp, state, id, &job) == -1) {
 		if (errno == ENOENT)
-			return;		/* moved on meanwhile */
+			return 0;	/* moved on meanwhile */
 		if (arr != NULL)
 			cJSON_AddItemToArray(arr, corrupt_json(id, state));
 		else
 			printf("%s  %-10s (unreadable: %s)\n", id,
 			    spool_state_name(state), strerror(errno));
-		return;
+		return 1;
 	}
 	if (arr != NULL)
 		cJSON_AddItemToArray(arr, job_json(c, &job));
 	else
 		job_line(c, &job);
 	spool_job_free(&job);
+	return 1;
 }
 
 static void
@@ -280,7 +281,7 @@ cmd_list(struct ctl *c)
 {
 	struct spool_entry	*v;
 	cJSON			*arr = NULL;
-	size_t			 i, n;
+	size_t			 i, n, shown = 0;
 	int			 s;
 
 	if (c->json && (arr = cJSON_CreateArray()) == NULL)
@@ -294,11 +295,15 @@ cmd_list(struct ctl *c)
 			continue;
 		}
 		for (i = 0; i < n; i++)
-			list_one(c, s, v[i].id, arr);
+			shown += list_one(c, s, v[i].id, arr);
 		free(v);
 	}
 	if (c->json)
 		print_json(c, arr);
+	else if (shown == 0 && c->rc == 0 && c->state != -1)
+		printf("no %s jobs\n", spool_state_name(c->state));
+	else if (shown == 0 && c->rc == 0)
+		printf("queue is empty\n");
 }
 
 /* The message's header section, as far as the first empty line. */
