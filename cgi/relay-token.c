@@ -1,16 +1,21 @@
 /*
  * relay-token: make a new caller token.
  *
- *	relay-token NAME SENDER...
+ *	relay-token [-o FILE] NAME SENDER...
  *
  * Prints the token (32 bytes from arc4random, as 64 hex digits) on the
- * first line and the line to add to the tokens file on the second.  The
- * token is shown this once; only its SHA-256 is kept.
+ * first line and the line to add to the tokens file on the second.  With
+ * -o the token goes into FILE instead (a new file, mode 0600) and stdout
+ * has only the tokens-file line: no terminal needed.  The token is shown
+ * this once; only its SHA-256 is kept.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "text.h"
@@ -21,8 +26,45 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: relay-token NAME SENDER...\n");
+	fprintf(stderr, "usage: relay-token [-o file] NAME SENDER...\n");
 	exit(EX_USAGE);
+}
+
+/* The token into a new file of its own, 0600; 0 or -1 with errno set. */
+static int
+write_token(const char *path, const char *token)
+{
+	size_t	len = strlen(token), off = 0;
+	ssize_t	n;
+	int	fd, saved;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return -1;
+	while (off <= len) {
+		n = off < len ? write(fd, token + off, len - off) :
+		    write(fd, "\n", 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	saved = errno ? errno : EIO;
+	if (fd != -1)
+		close(fd);
+	unlink(path);
+	errno = saved;
+	return -1;
 }
 
 int
@@ -30,9 +72,20 @@ main(int argc, char *argv[])
 {
 	unsigned char	 raw[TOKEN_BYTES], hash[TOKENS_HASH_LEN];
 	char		 token[2 * TOKEN_BYTES + 1], hashhex[2 * TOKENS_HASH_LEN + 1];
-	const char	*why;
-	int		 a;
+	const char	*why, *outfile = NULL;
+	int		 a, ch;
 
+	while ((ch = getopt(argc, argv, "o:")) != -1) {
+		switch (ch) {
+		case 'o':
+			outfile = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 3)
 		usage();
 	if (!tokens_name_valid(argv[1])) {
@@ -52,10 +105,26 @@ main(int argc, char *argv[])
 	text_hex(hash, sizeof(hash), hashhex);
 	explicit_bzero(raw, sizeof(raw));
 
-	printf("%s\n%s sha256:%s", token, argv[1], hashhex);
+	if (outfile != NULL) {
+		if (write_token(outfile, token) == -1) {
+			fprintf(stderr, "relay-token: %s: %s\n", outfile,
+			    strerror(errno));
+			explicit_bzero(token, sizeof(token));
+			return errno == EEXIST ? EX_CANTCREAT : EX_IOERR;
+		}
+	} else
+		printf("%s\n", token);
+	explicit_bzero(token, sizeof(token));
+	printf("%s sha256:%s", argv[1], hashhex);
 	for (a = 2; a < argc; a++)
 		printf(" %s", argv[a]);
 	printf("\n");
-	explicit_bzero(token, sizeof(token));
-	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "relay-token: standard output: %s\n",
+		    strerror(errno));
+		if (outfile != NULL)
+			unlink(outfile);
+		return EX_IOERR;
+	}
+	return 0;
 }
