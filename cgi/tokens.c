@@ -156,7 +156,8 @@ tokens_check_mode(int fd, const char *path, char *err, size_t errlen)
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) {
 		snprintf(err, errlen, "%s: mode %04o: must not be group- or "
-		    "world-writable nor world-readable (chmod 0600)", path,
+		    "world-writable nor world-readable "
+		    "(chown root:mail-relay; chmod 0640)", path,
 		    (unsigned int)(st.st_mode & 07777));
 		return -1;
 	}
