@@ -18,6 +18,13 @@ BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 SYSTEMDDIR ?= $(SYSCONFDIR)/systemd/system
+TMPFILESDIR ?= $(SYSCONFDIR)/tmpfiles.d
+SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
+# /etc/mail-relay and the files in it: root:mail-relay 0750 and 0640
+# (the group is set when it exists; the Debian package sets both with
+# dpkg-statoverride instead).
+CONFDIRMODE ?= 0750
+CONFMODE ?= 0640
 EXAMPLEDIR ?= $(PREFIX)/share/doc/mail-relay/examples
 PYTHON	?= /usr/bin/python3
 PKG_CONFIG ?= pkg-config
@@ -134,7 +141,10 @@ tests/unit_%: tests/unit_%.o $(CGI_LIB) $(SPOOL_LIB)
 tests/unit_trackd_parse: $(TRACK_LIB)
 
 deps:
-	@sh conf/dev/deps.sh
+	@sh conf/dev/deps.sh test
+
+deps-run:
+	@sh conf/dev/deps.sh run
 
 units: $(UNITS) $(HELPERS)
 
@@ -167,7 +177,7 @@ valgrind: deps
 	        --errors-for-leak-kinds=definite $$t >/dev/null || exit 1; \
 	done
 
-run: deps
+run: deps-run
 	@$(MAKE) -s all
 	@sh conf/dev/run.sh
 
@@ -179,24 +189,31 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(PROGS) $(DESTDIR)$(SBINDIR)
 	for m in $(MANS); do \
-	    s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	    s=$${m##*.}; install -d -m 0755 $(DESTDIR)$(MANDIR)/man$$s && \
+	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s || exit 1; done
 	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR) \
-	    $(DESTDIR)$(SYSCONFDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/sysusers.d \
-	    $(DESTDIR)$(SYSCONFDIR)/mail-relay $(DESTDIR)$(EXAMPLEDIR)/nginx \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(EXAMPLEDIR)/nginx \
 	    $(DESTDIR)$(EXAMPLEDIR)/postfix $(DESTDIR)$(EXAMPLEDIR)/opendkim
-	for u in relay-fcgi.socket relay-fcgi.service spoold.service \
-	    trackd.service; do \
+	install -d -m $(CONFDIRMODE) $(DESTDIR)$(SYSCONFDIR)/mail-relay
+	for u in $(notdir $(wildcard conf/systemd/*.service conf/systemd/*.socket \
+	    conf/systemd/*.timer)); do \
 	    sed 's|/usr/local/sbin/|$(SBINDIR)/|' conf/systemd/$$u \
 	        > $(DESTDIR)$(SYSTEMDDIR)/$$u && \
 	    chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$u || exit 1; done
 	install -m 0644 conf/systemd/mail-relay.tmpfiles \
-	    $(DESTDIR)$(SYSCONFDIR)/tmpfiles.d/mail-relay.conf
+	    $(DESTDIR)$(TMPFILESDIR)/mail-relay.conf
 	install -m 0644 conf/systemd/mail-relay.sysusers \
-	    $(DESTDIR)$(SYSCONFDIR)/sysusers.d/mail-relay.conf
+	    $(DESTDIR)$(SYSUSERSDIR)/mail-relay.conf
 	install -m 0644 conf/mail-relay/relay.conf $(DESTDIR)$(EXAMPLEDIR)
 	test -e $(DESTDIR)$(SYSCONFDIR)/mail-relay/relay.conf || \
-	    install -m 0644 conf/mail-relay/relay.conf \
+	    install -m $(CONFMODE) conf/mail-relay/relay.conf \
 	        $(DESTDIR)$(SYSCONFDIR)/mail-relay/relay.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/mail-relay/tokens || \
+	    install -m $(CONFMODE) /dev/null $(DESTDIR)$(SYSCONFDIR)/mail-relay/tokens
+	if [ -z "$(DESTDIR)" ] && getent group mail-relay >/dev/null; then \
+	    chgrp mail-relay $(SYSCONFDIR)/mail-relay \
+	        $(SYSCONFDIR)/mail-relay/relay.conf $(SYSCONFDIR)/mail-relay/tokens; fi
 	install -m 0644 conf/nginx/mail-relay.conf conf/nginx/nginx.conf \
 	    $(DESTDIR)$(EXAMPLEDIR)/nginx
 	install -m 0644 conf/postfix/main.cf conf/postfix/master.cf \
@@ -212,7 +229,7 @@ clean: bench-clean
 # Keep intermediate objects (unit and fuzz harness .o files) between runs.
 .SECONDARY:
 
-.PHONY: all deps units test sanitize valgrind run lint install clean bench
+.PHONY: all deps deps-run units test sanitize valgrind run lint install clean bench
 
 bench: all
 	sh bench/run.sh
