@@ -1,13 +1,32 @@
 #!/bin/sh
 # Install the Debian 12 packages that building, running and testing
 # mail-relay need, when any is missing.  Runs apt-get only as root.
+#	deps.sh [run|test|deb|deb-test]	(test: run's and the tests')
 set -eu
 
-PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libcjson-dev
-libbsd-dev libmd-dev libcmocka-dev nginx-light postfix opendkim
-opendkim-tools python3 python3-pytest python3-requests python3-dkim systemd
-python3-aiosmtpd openssl curl mandoc valgrind clang libclang-rt-14-dev wrk
-procps prometheus libxml2-dev mpack spamassassin"
+# What building and running a local relay (make run) needs.
+RUN="build-essential pkg-config libfcgi-dev libcjson-dev libbsd-dev
+libmd-dev libxml2-dev nginx-light curl"
+# What the tests add (make test): the chain's Postfix and OpenDKIM, pytest,
+# the manual linter, valgrind, clang's sanitizers and fuzzer, wrk,
+# Prometheus (its promtool checks /metrics), mpack and SpamAssassin.
+TEST="libfcgi-bin libcmocka-dev postfix opendkim opendkim-tools python3
+python3-pytest python3-requests python3-dkim systemd python3-aiosmtpd
+openssl mandoc valgrind clang libclang-rt-14-dev wrk procps prometheus
+mpack spamassassin"
+# The Debian package (make deb: debian/control's Build-Depends, lintian)
+# and its chroot test (make deb-test).
+DEB="build-essential debhelper dpkg-dev pkg-config libfcgi-dev
+libcjson-dev libbsd-dev libmd-dev libxml2-dev libcmocka-dev lintian git"
+DEBTEST="mmdebstrap"
+
+case "${1:-test}" in
+run)		PKGS=$RUN ;;
+test)		PKGS="$RUN $TEST" ;;
+deb)		PKGS=$DEB ;;
+deb-test)	PKGS="$DEB $DEBTEST" ;;
+*)		echo "usage: deps.sh [run|test|deb|deb-test]" >&2; exit 64 ;;
+esac
 
 missing=""
 for p in $PKGS; do
