@@ -105,6 +105,9 @@ check "relay-token -o FILE: token in FILE (0600), tokens line on stdout" '
     [ "$(modes /root/shop.token)" = "600 root root" ] &&
     grep -Eq "^shop sha256:[0-9a-f]{64} app@example.com$" $conf/tokens'
 rm -f /root/shop.token /tmp/t
+mkdir -p $spool/sent $spool/idem
+echo "record" > $spool/sent/0000000000000-0000000000000001
+echo "record" > $spool/idem/key
 check "purge" 'apt purge mail-relay'
 check "purge: configuration, server block, spool and overrides gone" '
     [ ! -e $conf ] && [ ! -e /etc/nginx/sites-available/mail-relay ] &&
@@ -130,16 +133,19 @@ check "reinstall $new_v" 'apt install --reinstall "$new"'
 installed_ok "reinstall" "$new_v"
 check "reinstall keeps relay.conf and tokens" \
     '[ "$(md5sum $conf/relay.conf $conf/tokens)" = "$sums" ]'
-# A job that was never delivered.
+# A job that was never delivered, beside records that go with the spool.
 echo "mail-relay-job 1" > $spool/pending/0000000000000-0000000000000000
-chown mail-relay:mail-relay $spool/pending/0000000000000-0000000000000000
+mkdir -p $spool/sent $spool/idem
+echo "record" > $spool/sent/0000000000000-0000000000000001
+echo "record" > $spool/idem/key
+chown -R mail-relay:mail-relay $spool
 check "remove" 'apt remove mail-relay'
 check "remove: programs gone, configuration and spool kept" '
     [ ! -e /usr/sbin/spoold ] && [ -f $conf/relay.conf ] &&
     [ "$(md5sum $conf/relay.conf $conf/tokens)" = "$sums" ] &&
     [ -f $spool/pending/0000000000000-0000000000000000 ]'
 check "purge with a job in the spool" 'apt purge mail-relay &&
-    grep -q "mail-relay: $spool still holds 1 files" /tmp/apt.out'
+    grep -q "mail-relay: $spool kept: it holds 1 jobs" /tmp/apt.out'
 check "purge: configuration gone, the spool with its job kept" '
     [ ! -e $conf ] && [ -f $spool/pending/0000000000000-0000000000000000 ]'
 rm -rf $spool
