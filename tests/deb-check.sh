@@ -25,9 +25,11 @@ check() {
 		sed 's/^/       /' /tmp/check.out
 	fi
 }
+# apt as an operator runs it: with Recommends (mmdebstrap turns them off
+# for its own installs, hooks included).
 apt() {
-	apt-get -q -y -o Dpkg::Use-Pty=0 "$@" < /dev/null > /tmp/apt.out 2>&1 ||
-	    { cat /tmp/apt.out; return 1; }
+	apt-get -q -y -o APT::Install-Recommends=true -o Dpkg::Use-Pty=0 "$@" \
+	    < /dev/null > /tmp/apt.out 2>&1 || { cat /tmp/apt.out; return 1; }
 }
 modes() {	# PATH: "mode owner group"
 	stat -c '%a %U %G' "$1"

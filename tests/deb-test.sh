@@ -29,5 +29,6 @@ echo "deb-test: making a Debian 12 chroot and running tests/deb-check.sh in it"
 # The format null: the chroot is deleted when the hooks are done.
 mmdebstrap --variant=apt --format=null \
     --customize-hook="copy-in $new $old tests/deb-check.sh /tmp" \
-    --customize-hook="chroot \"\$1\" sh /tmp/deb-check.sh '$version' '$old_version'" \
+    --customize-hook="chroot \"\$1\" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/root LANG=C.UTF-8 sh /tmp/deb-check.sh '$version' '$old_version'" \
     bookworm /dev/null
