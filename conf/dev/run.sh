@@ -2,12 +2,12 @@
 # make run: a local relay on 127.0.0.1:${PORT:-8025} with a fresh token.
 # nginx -> relay-fcgi -> spool -> spoold -> the outbox stand-in (or the real
 # sendmail when SENDMAIL=/usr/sbin/sendmail is given).  Everything lives
-# under ./run; Ctrl-C stops it all.
+# under ./run (RUN=DIR elsewhere); Ctrl-C stops it all.
 set -eu
 top=$(pwd)
-run=$top/run
+run=${RUN:-$top/run}
 port=${PORT:-8025}
-sender=${SENDER:-dev@example.org}
+sender=${SENDER:-app@example.com}
 sendmail=${SENDMAIL:-$top/conf/dev/outbox-sendmail $run/outbox}
 
 mkdir -p "$run/outbox" "$run/nginx"
