@@ -72,11 +72,17 @@ installed_ok() {
 	check "$1: spoolctl stats" 'spoolctl stats && spoolctl stats | grep -q "^pending *0$"'
 	check "$1: spoolctl list on an empty queue says so, exit 0" \
 	    'spoolctl list | grep -q .'
-	check "$1: every program has its manual" '
-	    for p in /usr/sbin/relay-fcgi /usr/sbin/relay-token /usr/sbin/spoold \
-		/usr/sbin/spoolctl; do
-		ls /usr/share/man/man8/"${p##*/}".8.gz || exit 1
+	check "$1: the programs in /usr/sbin, each with its manual" '
+	    progs=$(dpkg -L mail-relay | grep "^/usr/sbin/.") &&
+	    for p in relay-fcgi relay-token spoold spoolctl trackd; do
+		echo "$progs" | grep -qx "/usr/sbin/$p" || exit 1
+	    done &&
+	    for p in $progs; do
+		[ -x "$p" ] && ls /usr/share/man/man8/"${p##*/}".8.gz || exit 1
 	    done'
+	check "$1: trackd.service installed, not enabled (no postfix_log yet)" '
+	    [ -f /lib/systemd/system/trackd.service ] &&
+	    [ -z "$(find /etc/systemd/system -name trackd.service)" ]'
 	check "$1: no dpkg leftovers in $conf" \
 	    '[ -z "$(find $conf -name "*.dpkg-*" -o -name "*.ucf-*")" ]'
 }
