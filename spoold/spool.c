@@ -105,6 +105,21 @@ spool_id_valid(const char *id)
 	return id[SPOOL_ID_LEN] == '\0';
 }
 
+int
+spool_tag_valid(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '-') || i >= SPOOL_TAG_MAX)
+			return 0;
+	return i > 0;
+}
+
 unsigned long long
 spool_id_usec(const char *id)
 {

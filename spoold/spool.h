@@ -77,11 +77,14 @@
  *	sender <envelope sender>
  *	rcpt <addr>		one line per recipient, Bcc included
  *	subject <UTF-8 subject>
+ *	tag <name> <value>	optional, one line per tag (POST /emails)
  *	attempts <n>
  *	error <last error, escaped>	optional
  *
  * Header values never hold CR, LF or NUL; error escapes "\\", control bytes
- * and bytes >= 0x7f as \\, \n, \r, \t, \xHH.
+ * and bytes >= 0x7f as \\, \n, \r, \t, \xHH.  A tag's name and value
+ * are 1 to SPOOL_TAG_MAX of A-Z a-z 0-9 _ -; tags are kept with the job for
+ * status, webhooks and metrics, never written into the message.
  *
  * Record file sent/<id> (no message body, no empty line):
  *
@@ -127,6 +130,7 @@
 #define SPOOL_IDEM_TTL		(24 * 60 * 60)
 #define SPOOL_TMP_MAXAGE	(60 * 60)	/* stale tmp/ files */
 #define SPOOL_ATTEMPTS_MAX	1000000	/* more makes a job file invalid */
+#define SPOOL_TAG_MAX		256	/* octets of a tag name or value */
 
 enum spool_state {
 	SPOOL_PENDING,
@@ -163,6 +167,14 @@ unsigned long long spool_id_usec(const char *);
 const char	*spool_state_name(int);
 int		 spool_state_parse(const char *);
 
+/* A tag of a job: name and value, 1..SPOOL_TAG_MAX of [A-Za-z0-9_-]. */
+struct spool_tag {
+	const char		*name;
+	const char		*value;
+};
+/* 1 when s is a valid tag name or value. */
+int		 spool_tag_valid(const char *s);
+
 /* What a job records besides the message. */
 struct spool_env {
 	const char		*id;
@@ -173,6 +185,8 @@ struct spool_env {
 	const char *const	*rcpt;
 	size_t			 nrcpt;
 	const char		*subject;
+	const struct spool_tag	*tags;
+	size_t			 ntags;
 };
 
 /*
@@ -183,6 +197,9 @@ struct spool_env {
  */
 int		 spool_enqueue(struct spool *, const struct spool_env *,
 		    const void *msg, size_t len);
+/* The same with the job due at due (its mtime; 0: now): scheduled. */
+int		 spool_enqueue_at(struct spool *, const struct spool_env *,
+		    const void *msg, size_t len, time_t due);
 
 /* Entries with a valid id in a state ("pending", ... or "tmp"), -1 + errno. */
 long		 spool_count(struct spool *, const char *state);
@@ -202,12 +219,17 @@ time_t		 spool_oldest_due(struct spool *, time_t now);
  * with the lock held: the caller enqueues, then commits or aborts.  -1 +
  * errno on error.  Treat struct spool_idem as opaque.
  */
-enum { SPOOL_IDEM_NEW, SPOOL_IDEM_DUP, SPOOL_IDEM_CONFLICT };
+enum { SPOOL_IDEM_NEW, SPOOL_IDEM_DUP, SPOOL_IDEM_CONFLICT,
+    SPOOL_IDEM_BUSY };
 struct spool_idem {
 	int		fd;
 	unsigned char	hash[32];
 };
 int		 spool_idem_begin(struct spool *, const char *caller,
+		    const char *key, const unsigned char bodyhash[32],
+		    struct spool_idem *, char id[SPOOL_ID_LEN + 1]);
+/* The same without waiting: SPOOL_IDEM_BUSY while another holds the key. */
+int		 spool_idem_try(struct spool *, const char *caller,
 		    const char *key, const unsigned char bodyhash[32],
 		    struct spool_idem *, char id[SPOOL_ID_LEN + 1]);
 int		 spool_idem_commit(struct spool_idem *, const char *id);
@@ -232,6 +254,7 @@ struct spool_job {
 	int		 fd;
 	char		*hdr;		/* storage */
 	const char	**rcptv;
+	struct spool_tag *tagv;
 };
 int		 spool_read(struct spool *, int state, const char *id,
 		    struct spool_job *);

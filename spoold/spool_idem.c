@@ -88,9 +88,12 @@ read_small(int fd, char *buf, size_t size)
 	return (ssize_t)got;
 }
 
-/* Opens and locks idem/<name>; retries if a purge unlinked it meanwhile. */
+/*
+ * Opens and locks idem/<name>; retries if a purge unlinked it meanwhile.
+ * With nowait, a lock held by another request is EWOULDBLOCK.
+ */
 static int
-idem_lock(struct spool *sp, const char *name)
+idem_lock(struct spool *sp, const char *name, int nowait)
 {
 	struct stat	st;
 	int		fd;
@@ -99,7 +102,7 @@ idem_lock(struct spool *sp, const char *name)
 		if ((fd = openat(sp->idem, name, O_RDWR | O_CREAT |
 		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 			return -1;
-		while (flock(fd, LOCK_EX) == -1) {
+		while (flock(fd, LOCK_EX | (nowait ? LOCK_NB : 0)) == -1) {
 			if (errno != EINTR) {
 				spool_close_keep_errno(fd);
 				return -1;
@@ -115,10 +118,10 @@ idem_lock(struct spool *sp, const char *name)
 	}
 }
 
-int
-spool_idem_begin(struct spool *sp, const char *caller, const char *key,
+static int
+idem_begin(struct spool *sp, const char *caller, const char *key,
     const unsigned char bodyhash[32], struct spool_idem *h,
-    char id[SPOOL_ID_LEN + 1])
+    char id[SPOOL_ID_LEN + 1], int nowait)
 {
 	char	name[IDEM_NAME_LEN + 1], buf[IDEM_LINE_MAX + 16];
 	char	rid[SPOOL_ID_LEN + 1], rhash[65], want[65];
@@ -127,8 +130,8 @@ spool_idem_begin(struct spool *sp, const char *caller, const char *key,
 
 	h->fd = -1;
 	idem_name(caller, key, name);
-	if ((fd = idem_lock(sp, name)) == -1)
-		return -1;
+	if ((fd = idem_lock(sp, name, nowait)) == -1)
+		return nowait && errno == EWOULDBLOCK ? SPOOL_IDEM_BUSY : -1;
 	now = spool_now();	/* after the wait for the lock */
 	if (read_small(fd, buf, sizeof(buf)) == -1) {
 		spool_close_keep_errno(fd);
@@ -146,6 +149,22 @@ spool_idem_begin(struct spool *sp, const char *caller, const char *key,
 	h->fd = fd;
 	memcpy(h->hash, bodyhash, sizeof(h->hash));
 	return SPOOL_IDEM_NEW;
+}
+
+int
+spool_idem_begin(struct spool *sp, const char *caller, const char *key,
+    const unsigned char bodyhash[32], struct spool_idem *h,
+    char id[SPOOL_ID_LEN + 1])
+{
+	return idem_begin(sp, caller, key, bodyhash, h, id, 0);
+}
+
+int
+spool_idem_try(struct spool *sp, const char *caller, const char *key,
+    const unsigned char bodyhash[32], struct spool_idem *h,
+    char id[SPOOL_ID_LEN + 1])
+{
+	return idem_begin(sp, caller, key, bodyhash, h, id, 1);
 }
 
 int

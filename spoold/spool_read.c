@@ -95,6 +95,28 @@ parse_num(const char *s, long long max, long long *out)
 	return errstr == NULL ? 0 : -1;
 }
 
+/* "name value" of a tag line; a name may appear once. */
+static int
+parse_tag(struct spool_job *job, char *val)
+{
+	struct spool_tag	*t = &job->tagv[job->env.ntags];
+	char			*v;
+	size_t			 i;
+
+	if ((v = strchr(val, ' ')) == NULL)
+		return bad_job();
+	*v++ = '\0';
+	if (!spool_tag_valid(val) || !spool_tag_valid(v))
+		return bad_job();
+	for (i = 0; i < job->env.ntags; i++)
+		if (strcmp(job->tagv[i].name, val) == 0)
+			return bad_job();
+	t->name = val;
+	t->value = v;
+	job->env.ntags++;
+	return 0;
+}
+
 /* One "key value" line into job; seen tracks keys that may appear once. */
 static int
 parse_line(struct spool_job *job, char *line, unsigned *seen)
@@ -114,6 +136,8 @@ parse_line(struct spool_job *job, char *line, unsigned *seen)
 		job->rcptv[job->env.nrcpt++] = val;
 		return 0;
 	}
+	if (strcmp(line, "tag") == 0)
+		return parse_tag(job, val);
 	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
 		if (strcmp(line, keys[k]) == 0)
 			break;
@@ -155,16 +179,20 @@ static int
 parse_header(struct spool_job *job)
 {
 	char		*p, *nl;
-	size_t		 nrcpt = 0;
+	size_t		 nrcpt = 0, ntags = 0;
 	unsigned	 seen = 0;
 
 	if (strncmp(job->hdr, "mail-relay-job 1\n", 17) != 0)
 		return bad_job();
 	for (p = job->hdr; (p = strstr(p, "\nrcpt ")) != NULL; p++)
 		nrcpt++;
-	if ((job->rcptv = calloc(nrcpt + 1, sizeof(char *))) == NULL)
+	for (p = job->hdr; (p = strstr(p, "\ntag ")) != NULL; p++)
+		ntags++;
+	if ((job->rcptv = calloc(nrcpt + 1, sizeof(char *))) == NULL ||
+	    (job->tagv = calloc(ntags + 1, sizeof(*job->tagv))) == NULL)
 		return -1;
 	job->env.rcpt = job->rcptv;
+	job->env.tags = job->tagv;
 	for (p = job->hdr + 17; *p != '\0'; p = nl + 1) {
 		if ((nl = strchr(p, '\n')) == NULL)
 			return bad_job();
@@ -248,8 +276,10 @@ spool_job_free(struct spool_job *job)
 		close(job->fd);
 	free(job->hdr);
 	free(job->rcptv);
+	free(job->tagv);
 	job->fd = -1;
 	job->hdr = NULL;
 	job->rcptv = NULL;
+	job->tagv = NULL;
 	errno = saved;
 }

@@ -158,9 +158,22 @@ env_header(struct sbuf *b, const struct spool_env *env, int attempts,
 		if (sbuf_kv(b, "rcpt", env->rcpt[i]) == -1)
 			return -1;
 	}
+	if (sbuf_kv(b, "subject", env->subject) == -1)
+		return -1;
+	for (i = 0; i < env->ntags; i++) {
+		if (!spool_tag_valid(env->tags[i].name) ||
+		    !spool_tag_valid(env->tags[i].value)) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (sbuf_add(b, "tag ", 4) == -1 ||
+		    sbuf_add(b, env->tags[i].name,
+		    strlen(env->tags[i].name)) == -1 ||
+		    sbuf_kv(b, "", env->tags[i].value) == -1)
+			return -1;
+	}
 	(void)snprintf(num, sizeof(num), "%d", attempts);
-	if (sbuf_kv(b, "subject", env->subject) == -1 ||
-	    sbuf_kv(b, "attempts", num) == -1)
+	if (sbuf_kv(b, "attempts", num) == -1)
 		return -1;
 	if (error != NULL && (sbuf_add(b, "error ", 6) == -1 ||
 	    sbuf_add(b, error, strlen(error)) == -1 ||
@@ -265,7 +278,14 @@ int
 spool_enqueue(struct spool *sp, const struct spool_env *env, const void *msg,
     size_t len)
 {
-	if (tmp_write(sp, env, 0, NULL, msg, len, -1, 0, 0) == -1)
+	return spool_enqueue_at(sp, env, msg, len, 0);
+}
+
+int
+spool_enqueue_at(struct spool *sp, const struct spool_env *env,
+    const void *msg, size_t len, time_t due)
+{
+	if (tmp_write(sp, env, 0, NULL, msg, len, -1, 0, due) == -1)
 		return -1;
 	if (renameat2(sp->tmp, env->id, sp->dir[SPOOL_PENDING], env->id,
 	    RENAME_NOREPLACE) == -1) {
