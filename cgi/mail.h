@@ -7,6 +7,7 @@
 #define MAIL_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct mail_addr {
 	const char	*email;		/* validated addr-spec, ASCII */
@@ -24,6 +25,13 @@ struct mail_attachment {
 	unsigned char	*data;		/* decoded content */
 	size_t		 len;
 	const char	*charset;	/* text types only: the caller's, or NULL */
+	const char	*content_id;	/* inline part of a multipart/related
+					   (without <>), or NULL */
+};
+
+struct mail_tag {
+	const char	*name;		/* [A-Za-z0-9_-], 1..256 */
+	const char	*value;
 };
 
 struct mail {
@@ -37,7 +45,11 @@ struct mail {
 	size_t			 nheaders;
 	struct mail_attachment	*attachments;
 	size_t			 nattachments;
+	struct mail_tag		*tags;		/* kept with the job only */
+	size_t			 ntags;
+	time_t			 scheduled_at;	/* due time, 0: now */
 	void			*priv;		/* owned by req.c */
+	void			*ext;		/* owned by resend_req.c */
 };
 
 #endif

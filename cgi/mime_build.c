@@ -2,7 +2,9 @@
  * mime_build: the message of mime.h: the headers, then one text part,
  * multipart/alternative for text and html (the text derived from the html
  * when the caller sent none), inside multipart/mixed when there are
- * attachments.
+ * attachments.  Attachments with a content id are inline parts of a
+ * multipart/related beside the html part (an image the html shows as
+ * cid:...); without html they are ordinary attachments.
  *
  * Boundaries are "=_" followed by random hex: quoted-printable output only
  * has '=' before two hex digits or a line break and base64 has no '_', so
@@ -172,20 +174,28 @@ attachment_type(struct hw *h, struct buf *b, const struct mail_attachment *a)
 }
 
 static int
-attachment_part(struct buf *b, const struct mail_attachment *a)
+attachment_part(struct buf *b, const struct mail_attachment *a,
+    int inline_part)
 {
 	struct hw	 h;
 	size_t		 mark = b->len;
 
 	attachment_type(&h, b, a);
 	if (hw_end(&h, mark) == -1 ||
-	    buf_adds(b, "Content-Transfer-Encoding: base64\n") == -1) {
+	    buf_adds(b, "Content-Transfer-Encoding: base64\n") == -1 ||
+	    (a->content_id != NULL && (buf_adds(b, "Content-ID: <") == -1 ||
+	    buf_adds(b, a->content_id) == -1 || buf_adds(b, ">\n") == -1))) {
 		restore(b, mark);
 		return -1;
 	}
 	hw_begin(&h, b, "Content-Disposition");
-	hw_sep(&h, 11);
-	hw_put(&h, "attachment;", 11);
+	if (inline_part) {
+		hw_sep(&h, 7);
+		hw_put(&h, "inline;", 7);
+	} else {
+		hw_sep(&h, 11);
+		hw_put(&h, "attachment;", 11);
+	}
 	hw_filename(&h, a->filename);
 	if (hw_end(&h, mark) == -1 || buf_addc(b, '\n') == -1 ||
 	    mime_base64(b, a->data, a->len, MIME_B64_LINE) == -1) {
@@ -218,25 +228,64 @@ multipart(struct buf *b, const char *subtype, const char *bnd)
 	    buf_addc(b, '\n') == -1 ? -1 : 0;
 }
 
+/* Whether attachment a is an inline part of the html's related. */
 static int
-alternative(struct buf *b, const char *text, const char *html,
-    const char *bnd, int eol)
+is_inline(const struct mail *m, const struct mail_attachment *a)
 {
-	return multipart(b, "alternative", bnd) == -1 ||
+	return a->content_id != NULL && m->html != NULL;
+}
+
+static size_t
+count_inline(const struct mail *m)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < m->nattachments; i++)
+		n += is_inline(m, &m->attachments[i]);
+	return n;
+}
+
+/* The html part, or multipart/related of it and its inline parts. */
+static int
+html_part(struct buf *b, const struct mail *m, const char *bnd, int eol)
+{
+	size_t	 i;
+
+	if (count_inline(m) == 0)
+		return text_part(b, "html", m->html, eol);
+	if (buf_adds(b, "Content-Type: multipart/related; type=\"text/html\";"
+	    "\n boundary=\"") == -1 || buf_add(b, bnd, BOUNDARY_LEN) == -1 ||
+	    buf_add(b, "\"\n\n--", 5) == -1 ||
+	    buf_add(b, bnd, BOUNDARY_LEN) == -1 || buf_addc(b, '\n') == -1 ||
+	    text_part(b, "html", m->html, 0) == -1)
+		return -1;
+	for (i = 0; i < m->nattachments; i++)
+		if (is_inline(m, &m->attachments[i]) &&
+		    (delimiter(b, bnd, 0, 1) == -1 ||
+		    attachment_part(b, &m->attachments[i], 1) == -1))
+			return -1;
+	return delimiter(b, bnd, 1, eol);
+}
+
+static int
+alternative(struct buf *b, const struct mail *m, const char *text,
+    char bnd[][BOUNDARY_LEN + 1], int eol)
+{
+	return multipart(b, "alternative", bnd[1]) == -1 ||
 	    text_part(b, "plain", text, 0) == -1 ||
-	    delimiter(b, bnd, 0, 1) == -1 ||
-	    text_part(b, "html", html, 0) == -1 ||
-	    delimiter(b, bnd, 1, eol) == -1 ? -1 : 0;
+	    delimiter(b, bnd[1], 0, 1) == -1 ||
+	    html_part(b, m, bnd[2], 0) == -1 ||
+	    delimiter(b, bnd[1], 1, eol) == -1 ? -1 : 0;
 }
 
 static void
-boundaries(char bnd[2][BOUNDARY_LEN + 1])
+boundaries(char bnd[3][BOUNDARY_LEN + 1])
 {
 	unsigned char	 r[12];
 	size_t		 i, k;
 
 	arc4random_buf(r, sizeof(r));
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < 3; k++) {
 		bnd[k][0] = '=';
 		bnd[k][1] = '_';
 		bnd[k][2] = (char)('0' + k);
@@ -252,25 +301,29 @@ boundaries(char bnd[2][BOUNDARY_LEN + 1])
 static int
 body(struct buf *b, const struct mail *m, const char *text)
 {
-	char	 bnd[2][BOUNDARY_LEN + 1];
+	char	 bnd[3][BOUNDARY_LEN + 1];
 	size_t	 i;
-	int	 mixed = m->nattachments > 0, alt = text && m->html;
+	int	 mixed = m->nattachments > count_inline(m);
+	int	 alt = text && m->html;
 
 	boundaries(bnd);
 	if (mixed && multipart(b, "mixed", bnd[0]) == -1)
 		return -1;
 	if (alt) {
-		if (alternative(b, text, m->html, bnd[1], !mixed) == -1)
+		if (alternative(b, m, text, bnd, !mixed) == -1)
 			return -1;
-	} else if (text_part(b, m->html != NULL ? "html" : "plain",
-	    m->html != NULL ? m->html : text != NULL ? text : "",
+	} else if (m->html != NULL) {
+		if (html_part(b, m, bnd[2], !mixed) == -1)
+			return -1;
+	} else if (text_part(b, "plain", text != NULL ? text : "",
 	    !mixed) == -1)
 		return -1;
 	if (!mixed)
 		return 0;
 	for (i = 0; i < m->nattachments; i++)
-		if (delimiter(b, bnd[0], 0, 1) == -1 ||
-		    attachment_part(b, &m->attachments[i]) == -1)
+		if (!is_inline(m, &m->attachments[i]) &&
+		    (delimiter(b, bnd[0], 0, 1) == -1 ||
+		    attachment_part(b, &m->attachments[i], 0) == -1))
 			return -1;
 	return delimiter(b, bnd[0], 1, 1);
 }

@@ -915,18 +915,18 @@ test_build_mixed(void **state)
 	m.text = "see attached";
 	m.html = "<p>see attached</p>";
 	att[0] = (struct mail_attachment){ "r.pdf", "application/pdf", bin,
-	    sizeof(bin), NULL };
+	    sizeof(bin), NULL, NULL };
 	att[1] = (struct mail_attachment){ "caf\xc3\xa9.txt", "text/plain",
-	    (unsigned char *)"x", 1, NULL };
+	    (unsigned char *)"x", 1, NULL, NULL };
 	att[2] = (struct mail_attachment){ "empty", "application/x-empty",
-	    bin, 0, NULL };
+	    bin, 0, NULL, NULL };
 	/* UTF-8 text gets its charset; the caller's is kept; others none. */
 	att[3] = (struct mail_attachment){ "notes.txt", "text/plain",
-	    (unsigned char *)"Gr\xc3\xbc\xc3\x9f" "e\n", 8, NULL };
+	    (unsigned char *)"Gr\xc3\xbc\xc3\x9f" "e\n", 8, NULL, NULL };
 	att[4] = (struct mail_attachment){ "l1.csv", "text/csv",
-	    (unsigned char *)"\xe9", 1, "iso-8859-1" };
+	    (unsigned char *)"\xe9", 1, "iso-8859-1", NULL };
 	att[5] = (struct mail_attachment){ "raw.txt", "text/plain",
-	    (unsigned char *)"\xff\xc3", 2, NULL };
+	    (unsigned char *)"\xff\xc3", 2, NULL, NULL };
 	m.attachments = att;
 	m.nattachments = 6;
 	buf_init(&b);
@@ -995,7 +995,7 @@ test_attachment_names(void **state)
 	};
 	struct mail		 m;
 	struct mail_attachment	 att = { NULL, "application/pdf",
-	    (unsigned char *)"x", 1, NULL };
+	    (unsigned char *)"x", 1, NULL, NULL };
 	struct buf		 b, d, u;
 	const char		*p, *q;
 	size_t			 i;
@@ -1059,7 +1059,7 @@ static void
 filename_lines(const char *fn, const char *want_start)
 {
 	struct mail		 m;
-	struct mail_attachment	 att = { fn, "a/b", NULL, 0, NULL };
+	struct mail_attachment	 att = { fn, "a/b", NULL, 0, NULL, NULL };
 	struct buf		 b;
 	const char		*p, *q;
 
