@@ -112,7 +112,20 @@
 									\
 	/* GET /messages/{id} (messages.c). */				\
 	/* an id not of the spool's form */				\
-	X(INVALID_ID,		"invalid_id",			400)
+	X(INVALID_ID,		"invalid_id",			400)	\
+									\
+	/* Only the Resend endpoints (resend.c, resend_req.c), which	\
+	 * answer every code as its Resend twin (relay-fcgi(8)). */	\
+	/* a request with the Idempotency-Key is still in hand */	\
+	X(IDEMPOTENCY_IN_PROGRESS, "idempotency_in_progress",	409)	\
+	/* tags not [{name, value}] of 1..256 [A-Za-z0-9_-], a name	\
+	 * twice, more than 50 */					\
+	X(INVALID_TAG,		"invalid_tag",			400)	\
+	/* scheduled_at not ISO 8601 with a zone, or over 30 days	\
+	 * ahead */							\
+	X(INVALID_SCHEDULED_AT,	"invalid_scheduled_at",		400)	\
+	/* template, topic_id, an attachment's path */			\
+	X(NOT_SUPPORTED,	"not_supported",		400)
 
 enum err {
 #define ERR_ENUM(name, code, status)	ERR_##name,

@@ -258,9 +258,10 @@ check_dups(const cJSON *v, const struct seg *up, struct req_error *err)
 	return 0;
 }
 
-/* cJSON, then the checks cJSON does not make. */
-int
-json_decode(const char *body, size_t len, cJSON **root, struct req_error *err)
+/* cJSON, then the checks cJSON does not make; object: it must be one. */
+static int
+decode(const char *body, size_t len, int object, cJSON **root,
+    struct req_error *err)
 {
 	const char	*end = NULL;
 
@@ -283,7 +284,7 @@ json_decode(const char *body, size_t len, cJSON **root, struct req_error *err)
 	if (end != body + len)
 		req_fail(err, ERR_INVALID_JSON, "data after the JSON value at "
 		    "byte %zu", (size_t)(end - body));
-	else if (!cJSON_IsObject(*root))
+	else if (object && !cJSON_IsObject(*root))
 		req_fail(err, ERR_INVALID_JSON,
 		    "the body must be a JSON object");
 	else if (check_dups(*root, NULL, err) == 0)
@@ -291,4 +292,17 @@ json_decode(const char *body, size_t len, cJSON **root, struct req_error *err)
 	cJSON_Delete(*root);
 	*root = NULL;
 	return -1;
+}
+
+int
+json_decode(const char *body, size_t len, cJSON **root, struct req_error *err)
+{
+	return decode(body, len, 1, root, err);
+}
+
+int
+json_decode_value(const char *body, size_t len, cJSON **root,
+    struct req_error *err)
+{
+	return decode(body, len, 0, root, err);
 }

@@ -24,5 +24,8 @@
  */
 int	json_decode(const char *body, size_t len, cJSON **root,
 	    struct req_error *err);
+/* The same for a value of any type (POST /emails/batch: an array). */
+int	json_decode_value(const char *body, size_t len, cJSON **root,
+	    struct req_error *err);
 
 #endif

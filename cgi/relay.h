@@ -43,8 +43,10 @@ void	health_handle(struct worker *);
 void	messages_handle(struct worker *, const char *path);
 /* The caller of the request's bearer token, or NULL. */
 const struct caller *send_auth(struct worker *);
-/* 1 if a recipient of m is suppressed (422 answered), 0 if none, -1 on a
- * spool error (503 answered). */
-int	send_suppressed(struct worker *, const struct mail *);
+struct send_api;
+/* 1 if a recipient of m is suppressed (422 answered through api), 0 if
+ * none, -1 on a spool error (503 answered). */
+int	send_suppressed(struct worker *, const struct send_api *,
+	    const struct mail *);
 
 #endif

@@ -783,9 +783,23 @@ int
 req_parse(const char *body, size_t len, const struct req_limits *lim,
     struct mail *m, struct req_error *err)
 {
+	cJSON	*root;
+
+	memset(m, 0, sizeof(*m));
+	err->status = 0;
+	err->code = NULL;
+	err->message[0] = err->field[0] = '\0';
+	if (json_decode(body, len, &root, err) == -1)
+		return -1;
+	return req_mail(root, lim, m, err);
+}
+
+int
+req_mail(cJSON *root, const struct req_limits *lim, struct mail *m,
+    struct req_error *err)
+{
 	const cJSON	*f[F_COUNT];
 	struct counts	 n;
-	cJSON		*root;
 
 	memset(m, 0, sizeof(*m));
 	memset(&n, 0, sizeof(n));
@@ -793,8 +807,11 @@ req_parse(const char *body, size_t len, const struct req_limits *lim,
 	err->status = 0;
 	err->code = NULL;
 	err->message[0] = err->field[0] = '\0';
-	if (json_decode(body, len, &root, err) == -1)
-		return -1;
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return req_fail(err, ERR_INVALID_JSON, "the body must be a "
+		    "JSON object");
+	}
 	if (top_fields(root, f, err) == -1 ||
 	    count_all(f, lim, &n, err) == -1) {
 		cJSON_Delete(root);

@@ -37,6 +37,17 @@ struct req_error {
 int	req_parse(const char *body, size_t len, const struct req_limits *,
 	    struct mail *m, struct req_error *err);
 
+struct cJSON;
+
+/*
+ * The second half of req_parse(), after json_decode(): the fields of a
+ * POST /send object validated into m.
+ * root is taken over in every case: freed on error, else by req_free().
+ * Text, html and attachment contents are rewritten in place.
+ */
+int	req_mail(struct cJSON *root, const struct req_limits *,
+	    struct mail *m, struct req_error *err);
+
 /* Free what req_parse() allocated; m is left empty.  Safe on an empty m. */
 void	req_free(struct mail *m);
 

@@ -1,16 +1,18 @@
 /*
- * send: POST /send.  Authenticate, check the request, build the message
- * once, and answer 202 only after the job is durably in pending/.
+ * send: POST /send, and the path it shares with POST /emails (send.h).
+ * Authenticate, check the request, build the message once, and answer
+ * only after the job is durably in pending/.
  *
  * Order of checks, the first that fails answers (codes in errors.h):
  * 401 (token); 415 (Content-Type); 411, 400, 413 (Content-Length missing,
  * not a number, above max_body: before the body is read); 400 (a body
  * shorter than that); 400 (a malformed Idempotency-Key); 400, or 500 out
- * of memory (the body: JSON and fields, req_parse); 400 (a sender the
- * caller may not use); 503 (spool full); with an Idempotency-Key, 200
- * (the same body again), 409 (another body) or 503 (the key store
+ * of memory (the body: JSON and fields, the api's parser); 400 (a sender
+ * the caller may not use); 503 (spool full); with an Idempotency-Key, 200
+ * (the same body again), 409 (another body, or for an api that does not
+ * wait, a request with the key still in hand) or 503 (the key store
  * fails); 500 (out of memory building the message); 503 (spool not
- * writable); 202.
+ * writable); 202 (/send) or 200 (/emails).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -30,9 +32,11 @@
 #include "mime.h"
 #include "relay.h"
 #include "req.h"
+#include "send.h"
 
 #define TOKEN_MAX		512
 #define IDEM_KEY_MAX		255
+#define WWW_AUTH	"WWW-Authenticate: Bearer realm=\"mail-relay\"\r\n"
 
 /*
  * How many jobs pending/ holds.  A count reads the whole directory, so it
@@ -72,30 +76,54 @@ pending_estimate(struct spool *spool, time_t now)
 	return pending_count;
 }
 
-static void
-reject_as(struct worker *w, int status, const char *code, const char *message,
-    const char *field, const char *extra)
+void
+send_reject(struct worker *w, const struct send_api *api,
+    const struct send_err *e)
 {
+	int	status = api->error(w, e);
+
 	log_info("job=%s caller=%s rejected status=%d error=%s%s%s", w->id,
-	    w->caller ? w->caller : "-", status, code,
-	    field && *field ? " field=" : "", field ? field : "");
-	http_error(w, status, code, message, field, extra);
+	    w->caller ? w->caller : "-", status, e->code,
+	    e->field && *e->field ? " field=" : "", e->field ? e->field : "");
 }
 
-/* reject_as() with the status and code of e (errors.h). */
 static void
-reject(struct worker *w, enum err e, const char *message, const char *field,
+reject_as(struct worker *w, const struct send_api *api, int status,
+    const char *code, const char *message, const char *field,
     const char *extra)
 {
-	reject_as(w, err_status(e), err_code(e), message, field, extra);
+	struct send_err	 e = { status, code, message, field, extra, 0 };
+
+	send_reject(w, api, &e);
 }
 
-const struct caller *
-send_auth(struct worker *w)
+/* reject_as() with the status and code of ec (errors.h). */
+static void
+reject(struct worker *w, const struct send_api *api, enum err ec,
+    const char *message, const char *field, const char *extra)
+{
+	reject_as(w, api, err_status(ec), err_code(ec), message, field, extra);
+}
+
+/* Answered without logging: the request was not refused, it failed. */
+static void
+failed(struct worker *w, const struct send_api *api, enum err ec,
+    const char *message, const char *extra)
+{
+	struct send_err	 e = { err_status(ec), err_code(ec), message, NULL,
+	    extra, 0 };
+
+	(void)api->error(w, &e);
+}
+
+/* The caller, or NULL with *missing set when no token was given. */
+static const struct caller *
+send_auth_why(struct worker *w, int *missing)
 {
 	const char	*h = http_param(w, "HTTP_AUTHORIZATION");
 	size_t		 len;
 
+	*missing = 1;
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	h += 7;
@@ -104,9 +132,20 @@ send_auth(struct worker *w)
 	len = strlen(h);
 	while (len > 0 && h[len - 1] == ' ')
 		len--;
-	if (len == 0 || len > TOKEN_MAX)
+	if (len == 0)
+		return NULL;
+	*missing = 0;
+	if (len > TOKEN_MAX)
 		return NULL;
 	return tokens_auth(&w->relay->tokens, h, len);
+}
+
+const struct caller *
+send_auth(struct worker *w)
+{
+	int	missing;
+
+	return send_auth_why(w, &missing);
 }
 
 /* application/json, with at most a charset=utf-8 parameter. */
@@ -130,9 +169,9 @@ type_is_json(const char *t)
 	    strcasecmp(t, "charset=\"utf-8\"") == 0;
 }
 
-/* 1..255 printable ASCII: NULL if absent, "" if malformed. */
+/* 1..max printable ASCII: NULL if absent, "" if malformed. */
 static const char *
-idem_key(struct worker *w)
+idem_key(struct worker *w, size_t max)
 {
 	const char	*k = http_param(w, "HTTP_IDEMPOTENCY_KEY");
 	size_t		 i;
@@ -142,7 +181,7 @@ idem_key(struct worker *w)
 	for (i = 0; k[i] != '\0'; i++)
 		if (k[i] < 0x20 || k[i] > 0x7e)
 			return "";
-	return i >= 1 && i <= IDEM_KEY_MAX ? k : "";
+	return i >= 1 && i <= max ? k : "";
 }
 
 /* Read exactly the declared body; -1 on a short body. */
@@ -184,15 +223,14 @@ envelope_rcpts(const struct mail *m, size_t *n)
 	return r;
 }
 
+/* The /send answer for a job on disk. */
 static void
-accepted(struct worker *w, int status, const char *id, int duplicate)
+send_accepted(struct worker *w, int status, const char *id, int duplicate)
 {
 	const struct cfg	*cfg = &w->relay->cfg;
 	char			 body[512];
 	int			 n;
 
-	if (id != w->id)
-		strlcpy(w->id, id, sizeof(w->id));
 	n = snprintf(body, sizeof(body), "{\"ok\":true,\"queued\":true,%s"
 	    "\"id\":\"%s\",\"messageId\":\"<%s@%s>\"}\n",
 	    duplicate ? "\"duplicate\":true," : "", id, id,
@@ -200,9 +238,26 @@ accepted(struct worker *w, int status, const char *id, int duplicate)
 	http_reply(w, status, NULL, "application/json", body, (size_t)n);
 }
 
+static int
+send_error(struct worker *w, const struct send_err *e)
+{
+	http_error(w, e->status, e->code, e->message, e->field, e->extra);
+	return e->status;
+}
+
+static void
+accepted(struct worker *w, const struct send_api *api, int status,
+    const char *id, int duplicate)
+{
+	if (id != w->id)
+		strlcpy(w->id, id, sizeof(w->id));
+	api->accepted(w, status, id, duplicate);
+}
+
 /* Build and enqueue; 0 when durable, else -1 (answered already). */
 static int
-enqueue(struct worker *w, const struct caller *c, const struct mail *m)
+enqueue(struct worker *w, const struct send_api *api,
+    const struct caller *c, const struct mail *m)
 {
 	const struct relay	*r = w->relay;
 	struct spool_env	 env;
@@ -218,7 +273,7 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	    mime_build(m, msgid, now, r->cfg.html_to_text ?
 	    MIME_TEXT_FROM_HTML : 0, &w->msg) == -1) {
 		log_warn("job=%s build", w->id);
-		http_fail(w, ERR_INTERNAL_ERROR, "out of memory", NULL, NULL);
+		failed(w, api, ERR_INTERNAL_ERROR, "out of memory", NULL);
 		goto done;
 	}
 	memset(&env, 0, sizeof(env));
@@ -230,18 +285,23 @@ enqueue(struct worker *w, const struct caller *c, const struct mail *m)
 	env.rcpt = rcpt;
 	env.nrcpt = nrcpt;
 	env.subject = m->subject;
-	if (spool_enqueue(r->spool, &env, w->msg.data, w->msg.len) == -1) {
+	_Static_assert(sizeof(struct mail_tag) == sizeof(struct spool_tag),
+	    "a mail_tag is a spool_tag");
+	env.tags = (const struct spool_tag *)m->tags;
+	env.ntags = m->ntags;
+	if (spool_enqueue_at(r->spool, &env, w->msg.data, w->msg.len,
+	    m->scheduled_at > now ? m->scheduled_at : 0) == -1) {
 		log_warn("job=%s caller=%s enqueue", w->id, c->name);
-		http_fail(w, ERR_SPOOL_UNAVAILABLE,
-		    "the spool cannot take the message now", NULL,
-		    HTTP_RETRY_AFTER);
+		failed(w, api, ERR_SPOOL_UNAVAILABLE,
+		    "the spool cannot take the message now", HTTP_RETRY_AFTER);
 		goto done;
 	}
 	pending_count++;
 	scrape_count_accepted(r, c, nrcpt);
 	log_info("job=%s caller=%s from=%s rcpt=%zu bytes=%zu queued "
-	    "message-id=<%s>", w->id, c->name, m->from.email, nrcpt,
-	    w->msg.len, msgid);
+	    "message-id=<%s>%s%.0lld", w->id, c->name, m->from.email, nrcpt,
+	    w->msg.len, msgid, m->scheduled_at > now ? " due=" : "",
+	    m->scheduled_at > now ? (long long)m->scheduled_at : 0LL);
 	rc = 0;
 done:
 	free(rcpt);
@@ -250,8 +310,8 @@ done:
 
 /* With an Idempotency-Key: the first job's id, 409, or enqueue once. */
 static void
-enqueue_once(struct worker *w, const struct caller *c, const struct mail *m,
-    const char *key)
+enqueue_once(struct worker *w, const struct send_api *api,
+    const struct caller *c, const struct mail *m, const char *key)
 {
 	struct spool_idem	 idem;
 	unsigned char		 hash[SHA256_DIGEST_LENGTH];
@@ -261,37 +321,42 @@ enqueue_once(struct worker *w, const struct caller *c, const struct mail *m,
 	SHA256Init(&ctx);
 	SHA256Update(&ctx, (const unsigned char *)w->body.data, w->body.len);
 	SHA256Final(hash, &ctx);
-	switch (spool_idem_begin(w->relay->spool, c->name, key, hash, &idem,
-	    first)) {
+	switch ((api->idem_nowait ? spool_idem_try : spool_idem_begin)(
+	    w->relay->spool, c->name, key, hash, &idem, first)) {
 	case SPOOL_IDEM_DUP:
 		log_info("job=%s caller=%s duplicate of job=%s", w->id,
 		    c->name, first);
-		accepted(w, 200, first, 1);
+		accepted(w, api, 200, first, 1);
 		return;
 	case SPOOL_IDEM_CONFLICT:
-		reject(w, ERR_IDEMPOTENCY_CONFLICT, "this Idempotency-Key "
-		    "was used with a different body", NULL, NULL);
+		reject(w, api, ERR_IDEMPOTENCY_CONFLICT, "this "
+		    "Idempotency-Key was used with a different body", NULL,
+		    NULL);
+		return;
+	case SPOOL_IDEM_BUSY:
+		reject(w, api, ERR_IDEMPOTENCY_IN_PROGRESS, "a request "
+		    "with this Idempotency-Key is still in progress", NULL,
+		    NULL);
 		return;
 	case SPOOL_IDEM_NEW:
 		break;
 	default:
 		log_warn("job=%s idempotency store", w->id);
-		http_fail(w, ERR_SPOOL_UNAVAILABLE,
-		    "the spool cannot take the message now", NULL,
-		    HTTP_RETRY_AFTER);
+		failed(w, api, ERR_SPOOL_UNAVAILABLE,
+		    "the spool cannot take the message now", HTTP_RETRY_AFTER);
 		return;
 	}
-	if (enqueue(w, c, m) == -1) {
+	if (enqueue(w, api, c, m) == -1) {
 		spool_idem_abort(&idem);
 		return;
 	}
 	if (spool_idem_commit(&idem, w->id) == -1)
 		log_warn("job=%s idempotency commit", w->id);
-	accepted(w, 202, w->id, 0);
+	accepted(w, api, api->ok_status, w->id, 0);
 }
 
 static int
-check_length(struct worker *w)
+check_length(struct worker *w, const struct send_api *api)
 {
 	const char	*s = http_param(w, "CONTENT_LENGTH");
 	const char	*errstr;
@@ -299,74 +364,113 @@ check_length(struct worker *w)
 	size_t		 max = w->relay->cfg.max_body;
 
 	if (s == NULL || *s == '\0') {
-		reject(w, ERR_LENGTH_REQUIRED, "Content-Length is required",
-		    NULL, NULL);
+		reject(w, api, ERR_LENGTH_REQUIRED, "Content-Length is "
+		    "required", NULL, NULL);
 		return -1;
 	}
 	len = strtonum(s, 0, LLONG_MAX, &errstr);
 	if (errstr != NULL && strcmp(errstr, "too large") != 0) {
-		reject(w, ERR_INVALID_LENGTH, "Content-Length is not a "
-		    "number", NULL, NULL);
+		reject(w, api, ERR_INVALID_LENGTH, "Content-Length is not "
+		    "a number", NULL, NULL);
 		return -1;
 	}
 	if (errstr != NULL || (unsigned long long)len > max) {
-		reject(w, ERR_BODY_TOO_LARGE, "the body exceeds max_body",
-		    NULL, NULL);
+		reject(w, api, ERR_BODY_TOO_LARGE, "the body exceeds "
+		    "max_body", NULL, NULL);
 		return -1;
 	}
 	if (read_body(w, (size_t)len) == -1) {
-		reject(w, ERR_SHORT_BODY, "the body is shorter than "
+		reject(w, api, ERR_SHORT_BODY, "the body is shorter than "
 		    "Content-Length", NULL, NULL);
 		return -1;
 	}
 	return 0;
 }
 
+/* The token, the type, the body and the key; NULL when answered. */
+static const struct caller *
+send_begin(struct worker *w, const struct send_api *api, const char **key)
+{
+	struct send_err		 e = { 0, NULL, NULL, NULL, WWW_AUTH, 0 };
+	const struct caller	*c;
+	char			 msg[80];
+	int			 missing;
+
+	if ((c = send_auth_why(w, &missing)) == NULL) {
+		e.status = err_status(ERR_UNAUTHORIZED);
+		e.code = err_code(ERR_UNAUTHORIZED);
+		e.flags = missing ? SEND_ERR_NO_TOKEN : 0;
+		e.message = missing ? "a bearer token is required" :
+		    "the bearer token is not valid";
+		send_reject(w, api, &e);
+		return NULL;
+	}
+	w->caller = c->name;
+	if (!type_is_json(http_param(w, "CONTENT_TYPE"))) {
+		reject(w, api, ERR_UNSUPPORTED_MEDIA_TYPE,
+		    "Content-Type must be application/json", NULL, NULL);
+		return NULL;
+	}
+	if (check_length(w, api) == -1)
+		return NULL;
+	if ((*key = idem_key(w, api->idem_max)) != NULL && **key == '\0') {
+		e.status = err_status(ERR_INVALID_IDEMPOTENCY_KEY);
+		e.code = err_code(ERR_INVALID_IDEMPOTENCY_KEY);
+		(void)snprintf(msg, sizeof(msg), "Idempotency-Key must be 1 "
+		    "to %zu printable ASCII characters", api->idem_max);
+		e.message = msg;
+		e.extra = NULL;
+		send_reject(w, api, &e);
+		return NULL;
+	}
+	return c;
+}
+
 void
-send_handle(struct worker *w)
+send_request(struct worker *w, const struct send_api *api)
 {
 	const struct relay	*r = w->relay;
 	const struct caller	*c;
-	const char		*key;
+	const char		*key = NULL;
 	struct req_limits	 lim = { r->cfg.max_recipients };
 	struct req_error	 err;
 	struct mail		 m;
 
-	if ((c = send_auth(w)) == NULL) {
-		reject(w, ERR_UNAUTHORIZED, "a valid bearer token is "
-		    "required", NULL, "WWW-Authenticate: Bearer realm=\"mail-relay\"\r\n");
+	if ((c = send_begin(w, api, &key)) == NULL)
 		return;
-	}
-	w->caller = c->name;
-	if (!type_is_json(http_param(w, "CONTENT_TYPE"))) {
-		reject(w, ERR_UNSUPPORTED_MEDIA_TYPE,
-		    "Content-Type must be application/json", NULL, NULL);
-		return;
-	}
-	if (check_length(w) == -1)
-		return;
-	if ((key = idem_key(w)) != NULL && *key == '\0') {
-		reject(w, ERR_INVALID_IDEMPOTENCY_KEY, "Idempotency-Key must "
-		    "be 1 to 255 printable ASCII characters", NULL, NULL);
-		return;
-	}
-	if (req_parse(w->body.data, w->body.len, &lim, &m, &err) == -1) {
-		reject_as(w, err.status, err.code, err.message, err.field,
+	if (api->parse(w->body.data, w->body.len, &lim, &m, &err) == -1) {
+		reject_as(w, api, err.status, err.code, err.message, err.field,
 		    NULL);
 		return;
 	}
 	if (!tokens_sender_allowed(c, m.from.email))
-		reject(w, ERR_SENDER_NOT_ALLOWED, "this caller may not send "
-		    "from that address", "from", NULL);
-	else if (send_suppressed(w, &m) != 0)
+		reject(w, api, ERR_SENDER_NOT_ALLOWED, "this caller may not "
+		    "send from that address", "from", NULL);
+	else if (send_suppressed(w, api, &m) != 0)
 		;	/* answered: 422 or 503 */
 	else if (pending_estimate(r->spool, time(NULL)) >=
 	    (long)r->cfg.max_pending)
-		reject(w, ERR_SPOOL_FULL, "too many messages are waiting; "
-		    "try again later", NULL, HTTP_RETRY_AFTER);
+		reject(w, api, ERR_SPOOL_FULL, "too many messages are "
+		    "waiting; try again later", NULL, HTTP_RETRY_AFTER);
 	else if (key != NULL)
-		enqueue_once(w, c, &m, key);
-	else if (enqueue(w, c, &m) == 0)
-		accepted(w, 202, w->id, 0);
-	req_free(&m);
+		enqueue_once(w, api, c, &m, key);
+	else if (enqueue(w, api, c, &m) == 0)
+		accepted(w, api, api->ok_status, w->id, 0);
+	api->free(&m);
+}
+
+static const struct send_api send_api = {
+	.ok_status = 202,
+	.idem_max = IDEM_KEY_MAX,
+	.idem_nowait = 0,
+	.parse = req_parse,
+	.free = req_free,
+	.error = send_error,
+	.accepted = send_accepted,
+};
+
+void
+send_handle(struct worker *w)
+{
+	send_request(w, &send_api);
 }

@@ -1,6 +1,6 @@
 /*
- * suppress: POST /send refuses a message to an address on the spool's
- * suppression list (one that bounced with a 5.x.x status): 422
+ * suppress: POST /send (and POST /emails, through its send_api) refuses
+ * a message to an address on the spool's suppression list (one that bounced with a 5.x.x status): 422
  * recipient_suppressed, field the first such recipient's path in the
  * request, nothing enqueued.  A check is one stat(2) per recipient,
  * however long the list is.
@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "relay.h"
+#include "send.h"
 
 /*
  * The path of the idx-th address of list (to, cc, bcc) as the request
@@ -43,14 +44,16 @@ rcpt_path(const struct worker *w, const char *list, size_t idx, char *out,
 }
 
 int
-send_suppressed(struct worker *w, const struct mail *m)
+send_suppressed(struct worker *w, const struct send_api *api,
+    const struct mail *m)
 {
 	const struct { const char *name; const struct mail_addr *v; size_t n; }
 	    lists[] = { { "to", m->to, m->nto }, { "cc", m->cc, m->ncc },
 	    { "bcc", m->bcc, m->nbcc } };
-	char	 path[64], message[400];
-	size_t	 l, i;
-	int	 r;
+	struct send_err	 e = { 0, NULL, NULL, NULL, NULL, 0 };
+	char		 path[64], message[400];
+	size_t		 l, i;
+	int		 r;
 
 	for (l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
 		for (i = 0; i < lists[l].n; i++) {
@@ -60,20 +63,22 @@ send_suppressed(struct worker *w, const struct mail *m)
 				continue;
 			if (r == -1) {
 				log_warn("job=%s suppression check", w->id);
-				http_fail(w, ERR_SPOOL_UNAVAILABLE, "the spool "
-				    "cannot be read now", NULL,
-				    "Retry-After: 30\r\n");
+				e.status = err_status(ERR_SPOOL_UNAVAILABLE);
+				e.code = err_code(ERR_SPOOL_UNAVAILABLE);
+				e.message = "the spool cannot be read now";
+				e.extra = HTTP_RETRY_AFTER;
+				(void)api->error(w, &e);
 				return -1;
 			}
 			rcpt_path(w, lists[l].name, i, path, sizeof(path));
 			(void)snprintf(message, sizeof(message), "%s is "
 			    "suppressed: an earlier message to it bounced",
 			    lists[l].v[i].email);
-			log_info("job=%s caller=%s rejected status=422 "
-			    "error=recipient_suppressed field=%s", w->id,
-			    w->caller ? w->caller : "-", path);
-			http_fail(w, ERR_RECIPIENT_SUPPRESSED, message, path,
-			    NULL);
+			e.status = err_status(ERR_RECIPIENT_SUPPRESSED);
+			e.code = err_code(ERR_RECIPIENT_SUPPRESSED);
+			e.message = message;
+			e.field = path;
+			send_reject(w, api, &e);	/* logs it */
 			return 1;
 		}
 	}
