@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "priv.h"
 #include "relay.h"
+#include "resend.h"
 
 #define LISTEN_BACKLOG	1024
 
@@ -92,6 +93,9 @@ dispatch(struct worker *w)
 		else
 			http_fail(w, ERR_METHOD_NOT_ALLOWED, "use POST",
 			    NULL, "Allow: POST\r\n");
+	} else if (strncmp(path, "/emails", 7) == 0 &&
+	    (path[7] == '\0' || path[7] == '/')) {
+		resend_dispatch(w, method, path);
 	} else if (strcmp(path, "/health") == 0) {
 		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 			health_handle(w);

@@ -235,3 +235,67 @@ def test_metrics_server_answers_loopback_and_refuses_other_addresses(entry):
     # Only /metrics is served there: /send is not reachable without TLS.
     status, _, text = http_get(entry.on.metrics_port, "/send")
     assert status == 404, text
+
+
+def assert_resend_error(r, status, name):
+    """An error in Resend's shape (statusCode, name, message), as the
+    Resend SDKs read it."""
+    assert r.status == status, r
+    assert r.header("Content-Type") == "application/json", r
+    body = r.json()
+    assert set(body) == {"statusCode", "name", "message"}, r
+    assert body["statusCode"] == status and body["name"] == name, r
+
+
+def test_resend_api_through_the_shipped_entry(entry):
+    r = ch.https(entry.on.port, "POST", "/emails", entry.pki,
+                 cert=entry.pki.good, body=mail("via /emails"),
+                 headers=entry.relay.auth())
+    assert r.status == 200, r
+    job = r.json()["id"]
+    assert r.json() == {"id": job}
+    assert job in entry.relay.jobs("pending")
+    assert r.header("X-Relay-Caller") is None
+    # Methods are the relay's to refuse, in Resend's shape.
+    r = ch.https(entry.on.port, "DELETE", "/emails", entry.pki,
+                 cert=entry.pki.good, headers=entry.relay.auth())
+    assert_resend_error(r, 405, "method_not_allowed")
+    r = ch.https(entry.on.port, "POST", "/emails", entry.pki,
+                 cert=entry.pki.good, body=mail())
+    assert_resend_error(r, 401, "missing_api_key")
+
+
+def test_nginx_errors_on_emails_are_in_resends_shape(entry):
+    r = ch.https(entry.on.port, "POST", "/emails", entry.pki,
+                 cert=entry.pki.good, body=mail(),
+                 headers=entry.relay.auth(), source="127.0.0.2")
+    assert_resend_error(r, 403, "invalid_access")
+    r = ch.https(entry.optional.port, "POST", "/emails", entry.pki,
+                 body=mail(), headers=entry.relay.auth())
+    assert_resend_error(r, 403, "invalid_access")
+    r = ch.https(entry.on.port, "POST", "/emails", entry.pki,
+                 cert=entry.pki.good, body=b"x" * (MAX_BODY + 1),
+                 headers=dict(entry.relay.auth(),
+                              **{"Content-Type": "application/json"}))
+    assert_resend_error(r, 413, "validation_error")
+    r = ch.https(entry.down.port, "POST", "/emails", entry.pki,
+                 cert=entry.pki.good, body=mail(), headers=entry.relay.auth())
+    assert_resend_error(r, 502, "application_error")
+    assert int(r.header("Retry-After")) > 0
+
+
+def test_burst_on_emails_gets_rate_limit_exceeded(entry):
+    # The optional variant has its own limit zone: a fresh budget for the
+    # burst certificate.
+    results = [ch.https(entry.optional.port, "POST", "/emails", entry.pki,
+                        cert=entry.pki.burst, body=mail())
+               for _ in range(40)]
+    statuses = [r.status for r in results]
+    assert 429 not in statuses[:31], statuses
+    assert statuses.count(429) >= 5, statuses
+    for r in results:
+        if r.status == 429:
+            assert_resend_error(r, 429, "rate_limit_exceeded")
+            assert int(r.header("Retry-After")) > 0
+        else:
+            assert_resend_error(r, 401, "missing_api_key")
