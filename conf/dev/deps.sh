@@ -33,6 +33,12 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 	    grep -q '^install ok installed$' || missing="$missing $p"
 done
+# The tests run the official Resend SDK (tests/package.json) on Node.js:
+# Debian's nodejs and npm where no node is installed.
+if [ "${1:-test}" = test ]; then
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
