@@ -4,7 +4,8 @@
 # bench/run.sh does this itself; `make bench` runs bench/run.sh.
 
 BENCHPROGS = bench/fcgi-echo bench/durable-loop bench/noop-sendmail \
-	     bench/spawn-loop bench/spool-fill bench/log-writer
+	     bench/spawn-loop bench/spool-fill bench/log-writer \
+	     bench/html2text-cost
 
 bench-tools: $(BENCHPROGS)
 
@@ -14,6 +15,7 @@ bench/noop-sendmail: bench/noop-sendmail.o
 bench/spawn-loop: bench/spawn-loop.o
 bench/spool-fill: bench/spool-fill.o bench/benchjob.o $(SPOOL_LIB)
 bench/log-writer: bench/log-writer.o
+bench/html2text-cost: bench/html2text-cost.o $(CGI_LIB)
 
 $(BENCHPROGS):
 	$(LINK)

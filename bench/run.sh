@@ -7,6 +7,9 @@
 #   - nginx -> bench/fcgi-echo, reads the body, no disk  (FastCGI ceiling),
 #     before and after:
 #   - nginx -> relay-fcgi POST /send, spool on tmpfs     (CPU cost)
+#   - the same body sent html-only (bench/send-html.lua): relay-fcgi
+#     derives the text part, right after it; and bench/html2text-cost,
+#     what the conversion costs one thread next to parse and build
 #   - nginx -> bench/fcgi-echo -d, right after it: the same responder also
 #     writing each body as durable-loop writes a job, on tmpfs
 #   - nginx -> relay-fcgi GET /health
@@ -41,8 +44,8 @@
 #   BENCH_WORKERS= (relay-fcgi -n; empty: the configured default)
 #   BENCH_RESULTS=bench/RESULTS.md (empty: do not write)
 #   BENCH_TRACK_LINES=100000 BENCH_TRACK_JOBS=1000 (bench/track.sh)
-#   BENCH_ROWS="nginx echo tmpfs health durable mixed spawn drain postfix
-#     track" (a
+#   BENCH_ROWS="nginx echo tmpfs html health durable mixed spawn drain
+#     postfix track" (a
 #     subset runs only those parts; RESULTS.md is then left alone)
 # The benchmark never fails on a figure: it is not a test.
 set -u
@@ -59,7 +62,7 @@ diskbase=${BENCH_DISK_DIR:-/var/tmp}
 tmpfsbase=${BENCH_TMPFS_DIR:-/dev/shm}
 nworkers=${BENCH_WORKERS:-}
 results=${BENCH_RESULTS-bench/RESULTS.md}
-allrows="nginx echo tmpfs health durable mixed spawn drain postfix track"
+allrows="nginx echo tmpfs html health durable mixed spawn drain postfix track"
 rows_wanted=${BENCH_ROWS:-$allrows}
 [ "$rows_wanted" = "$allrows" ] || results=""
 # The Makefile includes bench/bench.mk; without it, name both.
@@ -325,6 +328,17 @@ if [ $relay = 1 ] && want tmpfs; then
 		recho=$(mean "$recho" "$(field "$res" rps)")
 	fi
 fi
+rhtml=0 h2tcost=""
+if [ $relay = 1 ] && want html; then
+	# html-only: the text part derived from the html (html_to_text = yes).
+	rss_start "$relay_tmpfs"
+	wrk_run send-tmpfs-html "http://127.0.0.1:$ptmpfs/send" send-html.lua
+	wrk_row send-tmpfs-html "nginx -> relay-fcgi POST /send html only (text part derived), spool on tmpfs" \
+	    "$(rss_stop "$relay_tmpfs")" ""
+	rhtml=$(field "$res" rps)
+	$mk bench/html2text-cost >/dev/null 2>&1 &&
+	    h2tcost=$("$top/bench/html2text-cost" -f "$w/body.json" -n 20000)
+fi
 if [ $relay = 1 ] && want health; then
 	# /health needs spoold (it reports whether spoold holds its lock).
 	start_spoold "$w/relay-disk.conf" "$w/spoold-idle.log"
@@ -585,6 +599,11 @@ targets() {
 	    "$(ratio "$rtmpfs" "$recho")"
 	printf '| tmpfs /send vs fcgi-echo + tmpfs write | %s | context |\n' \
 	    "$(ratio "$rtmpfs" "$rechotmpfs")"
+	printf '| tmpfs /send html only (text derived) vs with its text | %s | context |\n' \
+	    "$(ratio "$rhtml" "$rtmpfs")"
+	[ -n "$h2tcost" ] && printf '| one thread: html to text / req_parse + mime_build of the body | %s / %s us (text part %s bytes) | a small part of a request |\n' \
+	    "$(field "$h2tcost" convert_us)" "$(field "$h2tcost" parse_build_us)" \
+	    "$(field "$h2tcost" text_bytes)"
 	printf '| relay-fcgi RSS (whole process, %s workers), max under load | %s MB (%s MB per worker) | < 2 MB per worker |\n' \
 	    "$nworkers" "$rssfcgi" "$(awk -v r="$rssfcgi" -v n="$nworkers" \
 	    'BEGIN { if (r + 0 > 0) printf "%.2f", r / n; else printf "-" }')"
