@@ -1,8 +1,8 @@
 """Delivery status through nginx: GET /messages/{id} in every state, the
 suppression list on POST /send, spoolctl's record commands, retention of
 records and /health's trackd check.  Outcomes are applied with the spool
-API (tests/record-outcome), as trackd applies them; the chain tests do it
-with real Postfix."""
+API (tests/helpers/record-outcome), as trackd applies them; the chain
+tests do it with real Postfix."""
 
 import fcntl
 import json
