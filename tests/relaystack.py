@@ -153,6 +153,9 @@ class Stack:
         inherit, a listening socket handed over on fd 0 as systemd and
         spawn-fcgi do."""
         sock = os.path.join(self.dir, "relay.sock")
+        # The socket of an earlier run may still be there: up is when this
+        # run says it serves.
+        before = self.log("relay-fcgi.log").count("serving with")
         log = open(os.path.join(self.dir, "relay-fcgi.log"), "ab")
         argv = [RELAY_FCGI, "-d", "-c", self.conf_path, "-n",
                 str(self.workers)]
@@ -165,8 +168,10 @@ class Stack:
         else:
             p = subprocess.Popen(argv + ["-s", sock], stdout=log, stderr=log)
         self.procs["fcgi"] = p
-        wait_for(lambda: os.path.exists(sock) or p.poll() is not None,
-                 what="relay-fcgi socket")
+        log.close()
+        wait_for(lambda: p.poll() is not None or
+                 self.log("relay-fcgi.log").count("serving with") > before,
+                 what="relay-fcgi serving")
         assert p.poll() is None, self.log("relay-fcgi.log")
         return p
 
