@@ -1,4 +1,4 @@
-# mail-relay: relay-fcgi, relay-token, spoold, spoolctl, trackd.
+# mail-relay: relay-fcgi, relay-token, spoold, spoolctl, trackd, hookd.
 #
 #   make            build the programs
 #   make test       install missing Debian packages, run every test
@@ -60,6 +60,9 @@ PKGS	= libcjson libbsd-overlay libmd fcgi libxml-2.0
 PKG_CPPFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(or $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null), \
 	-lcjson -lbsd -lmd -lfcgi -lxml2)
+# hookd alone links libcurl and libcrypto (the HMAC of its signatures).
+HOOK_PKG_LIBS := $(or $(shell $(PKG_CONFIG) --libs libcurl libcrypto \
+	2>/dev/null),-lcurl -lcrypto)
 CMOCKA_LIBS := $(or $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null),-lcmocka)
 
 ALL_CPPFLAGS = $(FOLDERS:%=-I%) $(PKG_CPPFLAGS) $(FORTIFY) $(CPPFLAGS)
@@ -90,15 +93,17 @@ LINK	= $(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
 #	spoold/deliver.o   spawning sendmail; spoold only
 #	cgi/libcgi.a       the CGI's modules (all of cgi/ but the mains)
 #	trackd/libtrack.a  trackd's modules (all of trackd/ but its main)
+#	hookd/libhook.a    hookd's modules; hookd alone links libcurl and
+#	                   libcrypto (HOOK_PKG_LIBS)
 #
 # A new program folder (say hookd/): add it to FOLDERS and its program to
 # PROGS, then (one library line, one program line)
 #	$(HOOK_LIB): $(call lib_objs,hookd)	with HOOK_LIB = hookd/libhook.a
 #	hookd/hookd: hookd/hookd.o $(HOOK_LIB) $(SPOOL_LIB)
 # and a unit test that needs the folder names it (see tests/unit_% below).
-FOLDERS	= cgi spoold trackd
+FOLDERS	= cgi spoold trackd hookd
 PROGS	= cgi/relay-fcgi cgi/relay-token spoold/spoold spoold/spoolctl \
-	  trackd/trackd
+	  trackd/trackd hookd/hookd
 HELPERS	= tests/helpers/fake-sendmail tests/helpers/build-message \
 	  tests/helpers/record-outcome \
 	  tests/helpers/html2text
@@ -110,9 +115,11 @@ DELIVER	= spoold/deliver.o
 SPOOL_LIB = spoold/libspool.a
 CGI_LIB	= cgi/libcgi.a
 TRACK_LIB = trackd/libtrack.a
+HOOK_LIB = hookd/libhook.a
 $(SPOOL_LIB): $(call lib_objs,spoold,spoold/deliver.c)
 $(CGI_LIB): $(call lib_objs,cgi)
 $(TRACK_LIB): $(call lib_objs,trackd)
+$(HOOK_LIB): $(call lib_objs,hookd)
 
 UNITSRCS = $(wildcard tests/unit_*.c)
 UNITS	= $(UNITSRCS:.c=)
@@ -125,6 +132,7 @@ cgi/relay-token: cgi/relay-token.o $(CGI_LIB) $(SPOOL_LIB)
 spoold/spoold: spoold/spoold.o $(DELIVER) $(SPOOL_LIB)
 spoold/spoolctl: spoold/spoolctl.o $(SPOOL_LIB)
 trackd/trackd: trackd/trackd.o $(TRACK_LIB) $(SPOOL_LIB)
+hookd/hookd: hookd/hookd.o $(HOOK_LIB) $(SPOOL_LIB)
 tests/helpers/fake-sendmail: tests/helpers/fake-sendmail.o
 tests/helpers/build-message: tests/helpers/build-message.o $(CGI_LIB)
 tests/helpers/record-outcome: tests/helpers/record-outcome.o $(SPOOL_LIB)
@@ -132,6 +140,7 @@ tests/helpers/html2text: tests/helpers/html2text.o $(CGI_LIB)
 
 $(PROGS) $(HELPERS):
 	$(LINK)
+hookd/hookd: LDLIBS += $(HOOK_PKG_LIBS)
 
 # Unit tests: tests/unit_<name>.c.  Each links the cgi objects and the
 # spool library (an archive adds only the members a test calls); one that
@@ -139,6 +148,8 @@ $(PROGS) $(HELPERS):
 tests/unit_%: tests/unit_%.o $(CGI_LIB) $(SPOOL_LIB)
 	$(LINK) $(CMOCKA_LIBS)
 tests/unit_trackd_parse: $(TRACK_LIB)
+tests/unit_hookd: $(HOOK_LIB)
+tests/unit_hookd: LDLIBS += $(HOOK_PKG_LIBS)
 
 deps:
 	@sh conf/dev/deps.sh test

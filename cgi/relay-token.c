@@ -8,6 +8,12 @@
  * -o the token goes into FILE instead (a new file, mode 0600) and stdout
  * has only the tokens-file line: no terminal needed.  The token is shown
  * this once; only its SHA-256 is kept.
+ *
+ *	relay-token --webhook-secret NAME URL [TYPE...]
+ *
+ * Prints a webhook signing secret ("whsec_" and the base64 of 32 bytes
+ * from arc4random) on the first line and the line to add to the webhooks
+ * file (hookd(8)) on the second.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +28,13 @@
 #include "tokens.h"
 
 #define TOKEN_BYTES	32
+#define SECRET_BYTES	32
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: relay-token [-o file] NAME SENDER...\n");
+	fprintf(stderr, "usage: relay-token [-o file] NAME SENDER...\n"
+	    "       relay-token --webhook-secret NAME URL [TYPE...]\n");
 	exit(EX_USAGE);
 }
 
@@ -67,6 +75,63 @@ fail:
 	return -1;
 }
 
+static void
+base64(const unsigned char *p, size_t n, char *out)
+{
+	static const char	b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t			i;
+	unsigned long		v;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (unsigned long)p[i] << 16 | p[i + 1] << 8 | p[i + 2];
+		*out++ = b64[v >> 18 & 63];
+		*out++ = b64[v >> 12 & 63];
+		*out++ = b64[v >> 6 & 63];
+		*out++ = b64[v & 63];
+	}
+	if (i < n) {
+		v = (unsigned long)p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0);
+		*out++ = b64[v >> 18 & 63];
+		*out++ = b64[v >> 12 & 63];
+		*out++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+/* A webhook secret and its webhooks-file line; the URL is not checked. */
+static int
+webhook_secret(int argc, char *argv[])
+{
+	unsigned char	raw[SECRET_BYTES];
+	char		b[(SECRET_BYTES + 2) / 3 * 4 + 1];
+	int		a;
+
+	if (argc < 4)
+		usage();
+	if (!tokens_name_valid(argv[2])) {
+		fprintf(stderr, "relay-token: %s: bad caller name "
+		    "(letters, digits, . _ -)\n", argv[2]);
+		return EX_USAGE;
+	}
+	for (a = 3; a < argc; a++)
+		if (strpbrk(argv[a], " \t\r\n#") != NULL || *argv[a] == '\0') {
+			fprintf(stderr, "relay-token: %s: a blank or '#' in a "
+			    "field\n", argv[a]);
+			return EX_USAGE;
+		}
+	arc4random_buf(raw, sizeof(raw));
+	base64(raw, sizeof(raw), b);
+	explicit_bzero(raw, sizeof(raw));
+	printf("whsec_%s\n%s %s whsec_%s", b, argv[2], argv[3], b);
+	for (a = 4; a < argc; a++)
+		printf(" %s", argv[a]);
+	printf("\n");
+	explicit_bzero(b, sizeof(b));
+	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -75,6 +140,8 @@ main(int argc, char *argv[])
 	const char	*why, *outfile = NULL;
 	int		 a, ch;
 
+	if (argc > 1 && strcmp(argv[1], "--webhook-secret") == 0)
+		return webhook_secret(argc, argv);
 	while ((ch = getopt(argc, argv, "o:")) != -1) {
 		switch (ch) {
 		case 'o':

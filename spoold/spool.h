@@ -14,6 +14,9 @@
  *	qid/		Postfix queue id -> job id, one file per queue id
  *	suppress/	suppressed recipient addresses, one file each
  *	idem/		Idempotency-Key records
+ *	events/		webhook events waiting for hookd, one file each
+ *	events-failed/	events hookd gave up on (webhook_max_age)
+ *	events-state/	hookd's delivery state of an event
  *	metrics/	one file of counters per program (metrics.h); not
  *			durable, remade at every program start
  *	spoold.lock	write-locked (fcntl F_SETLK) by the running spoold
@@ -37,6 +40,27 @@
  *						trackd rewrites it in place
  *						(outcomes) through tmp/
  *	(gone)		(none)			-
+ *
+ * States of webhook event <eid> (an id like a job's, made by the
+ * producer), as the files that exist:
+ *
+ *	state		files			who moves it out
+ *	-----		-----			----------------
+ *	writing		tmp/ev.<eid>		the producer (spoold, trackd,
+ *						relay-fcgi): rename to events/
+ *	pending		events/<eid> [+		hookd: unlink after a 2xx
+ *			events-state/<eid>]	(done), rename to failed
+ *	failed		events-failed/<eid> +	spoolctl hooks retry: rename
+ *			events-state/<eid>	back to events/
+ *	(gone)		(none)			-
+ *
+ * An event file never changes after the rename; hookd rewrites only
+ * events-state/<eid> (tmp/evs.<eid>, fsync, rename, fsync), and a missing
+ * state file means attempts 0, due now.  hookd delivers every file in
+ * events/ at least once: a crash between the 2xx and the unlink sends it
+ * again with the same webhook-id.  spoolctl hooks retry rewrites the
+ * state (attempts 0, the age window from now) before it renames the event
+ * back, or touches a pending one (IN_ATTRIB).
  *
  * Transitions, each one rename(2) or unlink(2):
  *
@@ -111,6 +135,15 @@
  *	time <unix seconds>
  *	id <job id, or "-">
  *	reply <escaped reply, "-" if none>
+ *
+ * Event file events/<eid>: "mail-relay-event 1", then "key value" lines:
+ * id, type (email.sent ...), at (unix seconds of the event), created (of
+ * the message), job (its id, "-" for none), caller, sender, subject, rcpt
+ * (one per recipient), and for a recipient's event recipient, dsn and
+ * reply; sender, subject, rcpt, recipient, dsn and reply escaped as error
+ * is.  State file events-state/<eid>: "mail-relay-hook 1", attempts <n>,
+ * next <unix seconds>, since <start of the age window, 0: the event's
+ * time>, status <last answer, escaped>.
  *
  * track.pos: "mail-relay-track 1\ndev <n>\nino <n>\noffset <n>\nseq <n>\n".
  * Every one of these files is written to tmp/ under a name that is not a
@@ -566,5 +599,89 @@ int		 spool_track_lock(struct spool *);
 int		 spool_track_running(struct spool *);
 int		 spool_track_pos_load(struct spool *, struct spool_track_pos *);
 int		 spool_track_pos_save(struct spool *, const struct spool_track_pos *);
+
+/*
+ * Webhook events (events/, events-failed/, events-state/).  Producers
+ * call spool_event_add only when relay.conf names a webhooks file.
+ */
+#define SPOOL_EVENT_MAX		(256 * 1024)	/* largest event file */
+enum spool_event_type {
+	SPOOL_EV_SENT,		/* email.sent: sendmail exited 0 */
+	SPOOL_EV_DELIVERED,	/* email.delivered: per recipient */
+	SPOOL_EV_DELAYED,	/* email.delivery_delayed: per recipient */
+	SPOOL_EV_BOUNCED,	/* email.bounced: per recipient */
+	SPOOL_EV_FAILED,	/* email.failed: the relay gave up */
+	SPOOL_EV_SUPPRESSED,	/* email.suppressed: refused, per recipient */
+	SPOOL_EV_SCHEDULED,	/* email.scheduled */
+	SPOOL_EV_CANCELED,	/* email.canceled */
+	SPOOL_EV_NTYPES
+};
+/* "email.sent" ...; parse returns -1 if unknown. */
+const char	*spool_event_type_name(int);
+int		 spool_event_type_parse(const char *);
+/*
+ * Writes events/<eid> durably (tmp, fsync, rename, fsync events/) with a
+ * new eid (copied out if eid is not NULL).  env gives the message (id
+ * may be NULL or "" for a request that never became a job); rcpt, dsn
+ * and reply (NULL for none) the recipient of a recipient's event.  0, or
+ * -1 + errno with nothing left behind.  Thread-safe.
+ */
+int		 spool_event_add(struct spool *, int type,
+		    const struct spool_env *, const char *rcpt,
+		    const char *dsn, const char *reply, time_t at,
+		    char eid[SPOOL_ID_LEN + 1]);
+/*
+ * trackd: the event of one outcome just applied to sent/<job> (delivered,
+ * delivery_delayed, bounced; expired is bounced).
+ */
+int		 spool_event_outcome(struct spool *, const char *job,
+		    const char *rcpt, const struct spool_outcome *,
+		    char eid[SPOOL_ID_LEN + 1]);
+
+/* An event as read, with its delivery state.  Points into buf. */
+struct spool_event {
+	char		  id[SPOOL_ID_LEN + 1];
+	int		  type;
+	int		  failed;	/* in events-failed/ */
+	time_t		  at, created;
+	const char	 *job;		/* "" if none */
+	const char	 *caller, *sender, *subject;
+	const char	**rcptv;
+	size_t		  nrcpt;
+	const char	 *recipient, *dsn, *reply;	/* NULL if none */
+	/* events-state/<eid>; all 0 / "" when there is none */
+	int		  attempts;
+	time_t		  next, since;
+	char		  status[256];
+	char		 *buf;
+};
+/* Creates the three directories (hookd at start).  0/-1. */
+int		 spool_event_dirs(struct spool *);
+/* events/<eid> (failed 0) or events-failed/<eid>.  -1 + errno. */
+int		 spool_event_read(struct spool *, int failed, const char *eid,
+		    struct spool_event *);
+int		 spool_event_parse(struct spool_event *, const char *eid,
+		    const void *, size_t);
+void		 spool_event_free(struct spool_event *);
+/* Ids in events/ or events-failed/, oldest first; free(*v) after. */
+int		 spool_event_scan(struct spool *, int failed,
+		    struct spool_entry **v, size_t *n);
+/* hookd: flock on events-state/ for the process's life; EWOULDBLOCK. */
+int		 spool_event_lock(struct spool *);
+/* inotify watch of events/ (IN_MOVED_TO, IN_ATTRIB).  wd or -1. */
+int		 spool_event_watch(struct spool *, int inofd);
+/* Rewrites events-state/<eid> durably. */
+int		 spool_event_state(struct spool *, const char *eid,
+		    int attempts, time_t next, time_t since,
+		    const char *status);
+/* Delivered: unlink events/<eid>, then its state. */
+int		 spool_event_done(struct spool *, const char *eid);
+/* events/<eid> -> events-failed/<eid> (state kept). */
+int		 spool_event_fail(struct spool *, const char *eid);
+/*
+ * spoolctl: attempts 0 and a new age window; a failed event goes back
+ * into events/, a pending one is made due now.  -1 + ENOENT if neither.
+ */
+int		 spool_event_retry(struct spool *, const char *eid);
 
 #endif

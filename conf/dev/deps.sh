@@ -6,7 +6,7 @@ set -eu
 
 # What building and running a local relay (make run) needs.
 RUN="build-essential pkg-config libfcgi-dev libcjson-dev libbsd-dev
-libmd-dev libxml2-dev nginx-light curl"
+libmd-dev libxml2-dev libcurl4-openssl-dev libssl-dev nginx-light curl"
 # What the tests add (make test): the chain's Postfix and OpenDKIM, pytest,
 # the manual linter, valgrind, clang's sanitizers and fuzzer, wrk,
 # Prometheus (its promtool checks /metrics), mpack and SpamAssassin.
@@ -17,7 +17,8 @@ mpack spamassassin"
 # The Debian package (make deb: debian/control's Build-Depends, lintian)
 # and its chroot test (make deb-test).
 DEB="build-essential debhelper dpkg-dev pkg-config libfcgi-dev
-libcjson-dev libbsd-dev libmd-dev libxml2-dev libcmocka-dev lintian git"
+libcjson-dev libbsd-dev libmd-dev libxml2-dev libcmocka-dev
+libcurl4-openssl-dev libssl-dev lintian git"
 DEBTEST="mmdebstrap"
 
 case "${1:-test}" in
