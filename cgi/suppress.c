@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cJSON.h>
 
@@ -43,6 +44,40 @@ rcpt_path(const struct worker *w, const char *list, size_t idx, char *out,
 	cJSON_Delete(root);
 }
 
+/*
+ * email.suppressed, when webhooks are set: the request's id (no job is
+ * made), every recipient, the one refused.
+ */
+static void
+suppressed_event(const struct worker *w, const struct mail *m,
+    const char *rcpt)
+{
+	const char		*v[3 * 64];
+	struct spool_env	 env;
+	size_t			 i, n = 0;
+
+	if (w->relay->cfg.webhooks[0] == '\0' || w->caller == NULL)
+		return;
+	for (i = 0; i < m->nto && n < sizeof(v) / sizeof(v[0]); i++)
+		v[n++] = m->to[i].email;
+	for (i = 0; i < m->ncc && n < sizeof(v) / sizeof(v[0]); i++)
+		v[n++] = m->cc[i].email;
+	for (i = 0; i < m->nbcc && n < sizeof(v) / sizeof(v[0]); i++)
+		v[n++] = m->bcc[i].email;
+	memset(&env, 0, sizeof(env));
+	env.id = w->id;
+	env.created = time(NULL);
+	env.caller = w->caller;
+	env.sender = m->from.email;
+	env.rcpt = v;
+	env.nrcpt = n;
+	env.subject = m->subject != NULL ? m->subject : "";
+	if (spool_event_add(w->relay->spool, SPOOL_EV_SUPPRESSED, &env, rcpt,
+	    NULL, "recipient is on the suppression list", env.created, NULL)
+	    == -1)
+		log_warn("job=%s no email.suppressed event", w->id);
+}
+
 int
 send_suppressed(struct worker *w, const struct send_api *api,
     const struct mail *m)
@@ -74,6 +109,7 @@ send_suppressed(struct worker *w, const struct send_api *api,
 			(void)snprintf(message, sizeof(message), "%s is "
 			    "suppressed: an earlier message to it bounced",
 			    lists[l].v[i].email);
+			suppressed_event(w, m, lists[l].v[i].email);
 			e.status = err_status(ERR_RECIPIENT_SUPPRESSED);
 			e.code = err_code(ERR_RECIPIENT_SUPPRESSED);
 			e.message = message;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "priv.h"
 #include "spool.h"
+#include "spoolctl_hooks.h"
 #include "spoolctl_rec.h"
 #include "text.h"
 
@@ -53,7 +54,9 @@ usage(void)
 	    "       spoolctl [-c config] flush\n"
 	    "       spoolctl [-c config] stats [--json]\n"
 	    "       spoolctl [-c config] suppressed [--json]\n"
-	    "       spoolctl [-c config] suppress | unsuppress ADDRESS\n");
+	    "       spoolctl [-c config] suppress | unsuppress ADDRESS\n"
+	    "       spoolctl [-c config] hooks [--json]\n"
+	    "       spoolctl [-c config] hooks retry ID... | --failed\n");
 	exit(EX_USAGE);
 }
 
@@ -724,7 +727,8 @@ main(int argc, char *argv[])
 	cmd = argv[optind++];
 	if ((ids = calloc(argc, sizeof(*ids))) == NULL)
 		return EX_OSERR;
-	nids = parse_opts(&c, cmd, argc - optind, argv + optind, ids);
+	nids = strcmp(cmd, "hooks") == 0 ? 0 :
+	    parse_opts(&c, cmd, argc - optind, argv + optind, ids);
 
 	log_init("spoolctl", LOG_TO_SYSLOG, 0);
 	if ((cfg = malloc(sizeof(*cfg))) == NULL)
@@ -741,7 +745,10 @@ main(int argc, char *argv[])
 	become_owner(c.sp);
 	c.now = spool_now();
 	c.retention = cfg->track_retention;
-	run(&c, cmd, ids, nids);
+	if (strcmp(cmd, "hooks") == 0)
+		c.rc = ctlhooks_run(c.sp, argc - optind, argv + optind, c.now);
+	else
+		run(&c, cmd, ids, nids);
 	if (fflush(stdout) == EOF && c.rc == 0)
 		c.rc = EX_IOERR;
 	spool_close(c.sp);

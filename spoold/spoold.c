@@ -315,6 +315,10 @@ job_failed(struct daemon *d, struct spool_job *job, const char *reason)
 		}
 	}
 	spool_unblocked(d);
+	if (d->cfg->webhooks[0] != '\0' && spool_event_add(d->sp,
+	    SPOOL_EV_FAILED, &job->env, NULL, NULL, reason, time(NULL), NULL)
+	    == -1)
+		log_warn("job=%s failed; no email.failed event", job->id);
 	log_err("job=%s failed message-id=<%s> attempt=%d reason=\"%s\"",
 	    job->id, job->env.message_id, job->attempts + 1,
 	    text_line(reason, safe, sizeof(safe)));
@@ -470,6 +474,9 @@ unlink_delivered(struct daemon *d, struct slot *s)
 	/* The record first: a crash between the two hands it over again. */
 	if (spool_sent(d->sp, &s->job, spool_now()) == -1)
 		log_warn("job=%s delivered; no delivery record", s->job.id);
+	if (d->cfg->webhooks[0] != '\0' && spool_event_add(d->sp, SPOOL_EV_SENT,
+	    &s->job.env, NULL, NULL, NULL, time(NULL), NULL) == -1)
+		log_warn("job=%s delivered; no email.sent event", s->job.id);
 	if (spool_done(d->sp, s->job.id) == -1)
 		log_warn("job=%s delivered but not removed", s->job.id);
 }

@@ -213,6 +213,17 @@ log_outcome(const struct trackd *t, const char *job,
 		    ev->relay[0] ? ev->relay : "-");
 }
 
+/* The webhook event of an outcome just recorded (webhooks set only). */
+static void
+hook_event(struct trackd *t, const char *job, const char *qid,
+    const char *rcpt, const struct spool_outcome *o)
+{
+	if (t->cfg->webhooks[0] != '\0' &&
+	    spool_event_outcome(t->sp, job, rcpt, o, NULL) == -1)
+		log_warn("job=%s qid=%s outcome recorded; no webhook event",
+		    job, qid);
+}
+
 static int
 suppress(struct trackd *t, const char *job, const struct parse_event *ev,
     unsigned long long seq)
@@ -287,6 +298,7 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 	}
 	count_outcome(job, o.status, ev->when);
 	log_outcome(t, job, ev);
+	hook_event(t, job, ev->qid, ev->rcpt, &o);
 	return suppress(t, job, ev, seq);
 }
 
@@ -327,6 +339,7 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 		}
 		if (r == 0) {
 			count_outcome(job, SPOOL_RCPT_EXPIRED, ev->when);
+			hook_event(t, job, ev->qid, rec.rcptv[i].email, &o);
 			n++;
 		}
 	}
