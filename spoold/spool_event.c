@@ -240,7 +240,9 @@ ev_line(struct spool_event *ev, char *key, char *val, size_t *cap)
 		ev->caller = val;
 		return 0;
 	}
-	if (spool_unescape(val) == -1)
+	/* escaped, but no line breaks but in the reply once unescaped */
+	if (spool_unescape(val) == -1 ||
+	    (strcmp(key, "reply") != 0 && strpbrk(val, "\r\n") != NULL))
 		return -1;
 	if (strcmp(key, "sender") == 0)
 		ev->sender = val;
@@ -286,6 +288,7 @@ spool_event_parse(struct spool_event *ev, const char *eid, const void *p,
 	memcpy(ev->buf, p, len);
 	ev->buf[len] = '\0';
 	if (memchr(ev->buf, '\0', len) != NULL ||
+	    memchr(ev->buf, '\r', len) != NULL ||
 	    strncmp(ev->buf, EV_MAGIC, sizeof(EV_MAGIC) - 1) != 0 ||
 	    len == 0 || ev->buf[len - 1] != '\n')
 		goto bad;
