@@ -296,6 +296,10 @@ enqueue(struct worker *w, const struct send_api *api,
 		    "the spool cannot take the message now", HTTP_RETRY_AFTER);
 		goto done;
 	}
+	if (r->cfg.webhooks[0] != '\0' && m->scheduled_at > now &&
+	    spool_event_add(r->spool, SPOOL_EV_SCHEDULED, &env, NULL, NULL,
+	    NULL, now, NULL) == -1)
+		log_warn("job=%s queued; no email.scheduled event", w->id);
 	pending_count++;
 	scrape_count_accepted(r, c, nrcpt);
 	log_info("job=%s caller=%s from=%s rcpt=%zu bytes=%zu queued "

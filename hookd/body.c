@@ -72,7 +72,7 @@ add_detail(cJSON *data, const struct spool_event *ev)
 char *
 body_make(const struct spool_event *ev)
 {
-	cJSON	*root, *data, *to;
+	cJSON	*root, *data, *to, *tags, *tag;
 	char	 at[32], created[32], *s = NULL;
 	size_t	 i;
 
@@ -98,9 +98,17 @@ body_make(const struct spool_event *ev)
 				goto done;
 	if (cJSON_AddStringToObject(data, "subject", ev->subject) == NULL ||
 	    cJSON_AddStringToObject(data, "created_at", created) == NULL ||
-	    cJSON_AddArrayToObject(data, "tags") == NULL ||
+	    (tags = cJSON_AddArrayToObject(data, "tags")) == NULL ||
 	    add_detail(data, ev) == -1)
 		goto done;
+	for (i = 0; i < ev->ntags; i++) {
+		if ((tag = cJSON_CreateObject()) == NULL ||
+		    !cJSON_AddItemToArray(tags, tag) ||
+		    cJSON_AddStringToObject(tag, "name", ev->tagv[i].name)
+		    == NULL || cJSON_AddStringToObject(tag, "value",
+		    ev->tagv[i].value) == NULL)
+			goto done;
+	}
 	s = cJSON_PrintUnformatted(root);
 done:
 	cJSON_Delete(root);

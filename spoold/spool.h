@@ -139,7 +139,8 @@
  * Event file events/<eid>: "mail-relay-event 1", then "key value" lines:
  * id, type (email.sent ...), at (unix seconds of the event), created (of
  * the message), job (its id, "-" for none), caller, sender, subject, rcpt
- * (one per recipient), and for a recipient's event recipient, dsn and
+ * (one per recipient), tag (<name> <value>, one per tag of the message),
+ * and for a recipient's event recipient, dsn and
  * reply; sender, subject, rcpt, recipient, dsn and reply escaped as error
  * is.  State file events-state/<eid>: "mail-relay-hook 1", attempts <n>,
  * next <unix seconds>, since <start of the age window, 0: the event's
@@ -649,6 +650,8 @@ struct spool_event {
 	const char	**rcptv;
 	size_t		  nrcpt;
 	const char	 *recipient, *dsn, *reply;	/* NULL if none */
+	struct spool_tag *tagv;		/* the message's tags */
+	size_t		  ntags;
 	/* events-state/<eid>; all 0 / "" when there is none */
 	int		  attempts;
 	time_t		  next, since;

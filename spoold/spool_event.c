@@ -138,6 +138,21 @@ spool_event_add(struct spool *sp, int type, const struct spool_env *env,
 	for (i = 0; i < env->nrcpt; i++)
 		if (ev_append(&buf, "rcpt", env->rcpt[i], 1) == -1)
 			goto done;
+	for (i = 0; i < env->ntags; i++) {
+		char	*tag;
+
+		if (!spool_tag_valid(env->tags[i].name) ||
+		    !spool_tag_valid(env->tags[i].value))
+			continue;
+		if (asprintf(&tag, "%s %s", env->tags[i].name,
+		    env->tags[i].value) < 0)
+			goto done;
+		if (ev_append(&buf, "tag", tag, 0) == -1) {
+			free(tag);
+			goto done;
+		}
+		free(tag);
+	}
 	if (ev_append(&buf, "recipient", rcpt, 1) == -1 ||
 	    ev_append(&buf, "dsn", dsn != NULL && *dsn ? dsn : NULL, 1) == -1 ||
 	    ev_append(&buf, "reply", reply != NULL && *reply ? reply : NULL,
@@ -199,8 +214,10 @@ spool_event_free(struct spool_event *ev)
 {
 	free(ev->buf);
 	free(ev->rcptv);
+	free(ev->tagv);
 	ev->buf = NULL;
 	ev->rcptv = NULL;
+	ev->tagv = NULL;
 }
 
 static int
@@ -216,6 +233,26 @@ ev_time(const char *v, time_t *t)
 		return -1;
 	}
 	*t = (time_t)n;
+	return 0;
+}
+
+/* "tag <name> <value>", both valid tag strings. */
+static int
+ev_tag(struct spool_event *ev, char *val)
+{
+	struct spool_tag	*nv;
+	char			*sp_;
+
+	if ((sp_ = strchr(val, ' ')) == NULL)
+		return -1;
+	*sp_++ = '\0';
+	if (!spool_tag_valid(val) || !spool_tag_valid(sp_))
+		return -1;
+	if ((nv = reallocarray(ev->tagv, ev->ntags + 1, sizeof(*nv))) == NULL)
+		return -1;
+	ev->tagv = nv;
+	ev->tagv[ev->ntags].name = val;
+	ev->tagv[ev->ntags++].value = sp_;
 	return 0;
 }
 
@@ -240,6 +277,8 @@ ev_line(struct spool_event *ev, char *key, char *val, size_t *cap)
 		ev->caller = val;
 		return 0;
 	}
+	if (strcmp(key, "tag") == 0)
+		return ev_tag(ev, val);
 	/* escaped, but no line breaks but in the reply once unescaped */
 	if (spool_unescape(val) == -1 ||
 	    (strcmp(key, "reply") != 0 && strpbrk(val, "\r\n") != NULL))

@@ -216,3 +216,24 @@ def test_spoolctl_hooks_lists_and_retries(tmp_path):
         assert [r["headers"]["webhook-id"] for r in rcv.got()][-1] == eid
     finally:
         hk.close()
+
+
+def test_scheduled_through_the_resend_api_with_tags(ch):
+    import datetime
+    import requests
+    due = (datetime.datetime.now(datetime.timezone.utc) +
+           datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = requests.post(ch.stack.url + "/emails", timeout=10, json={
+        "from": "App <app@example.org>", "to": "later@dest.test",
+        "subject": "Later", "text": "x\n", "scheduled_at": due,
+        "tags": [{"name": "category", "value": "confirm_email"}]},
+        headers={"Authorization": "Bearer " + ch.stack.token})
+    assert r.status_code == 200, r.text
+    jid = r.json()["id"]
+    wait_for(lambda: ch.rcv.got(), what="email.scheduled")
+    [b] = ch.got()
+    assert b["type"] == "email.scheduled"
+    assert b["data"]["email_id"] == jid
+    assert b["data"]["to"] == ["later@dest.test"]
+    assert b["data"]["tags"] == [{"name": "category",
+                                  "value": "confirm_email"}]
