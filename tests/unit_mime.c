@@ -990,8 +990,8 @@ test_attachment_names(void **state)
 		    "\xe8\xab\x8b\xe6\xb1\x82\xe6\x9b\xb8\xe8\xab\x8b\xe6"
 		    "\xb1\x82\xe6\x9b\xb8.pdf",
 		"quote \" and backslash \\.txt",
-		"a-very-long-ascii-file-name-that-does-not-fit-in-a-quoted-string"
-		    "-of-sixty-four.txt",
+		("a-very-long-ascii-file-name-that-does-not-fit-in-a-quoted-"
+		    "string-of-sixty-four.txt"),
 	};
 	struct mail		 m;
 	struct mail_attachment	 att = { NULL, "application/pdf",

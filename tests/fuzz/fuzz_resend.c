@@ -81,7 +81,8 @@ check_accepted(struct mail *m, time_t before)
 	    m->scheduled_at <= time(NULL) + 30 * 86400), "scheduled_at");
 	buf_init(&out);
 	FZ_CHECK(mime_build(m, "0640a1b2c3d4e-0123456789abcdef@relay.test",
-	    (time_t)1700000000, &out) == 0, "mime_build failed");
+	    (time_t)1700000000, MIME_TEXT_FROM_HTML, &out) == 0,
+	    "mime_build failed");
 	for (i = 0; i < m->nattachments; i++) {
 		if (m->attachments[i].content_id == NULL)
 			continue;
@@ -123,7 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	m.ext = NULL;
 	m.tags = NULL;
 	m.ntags = 0;
-	fz_build_and_check(&m);
+	fz_build_and_check(&m, MIME_TEXT_FROM_HTML);
 	resend_free(&ext);
 	return 0;
 }
