@@ -338,21 +338,36 @@ def main():
                 failures.append("%s fds grew %d -> %d" % (name, f0, f1))
 
         if c.hooks:
-            with c.hooks.lock:
-                events = list(c.hooks.events.values())
-            kinds = {}
-            for e in events:
-                kinds[e["type"]] = kinds.get(e["type"], 0) + 1
-            print("webhook events: %s" % kinds)
-            sent = sum(1 for e in events if e["type"] == "email.sent")
-            if sent < len(accepted):
-                failures.append("email.sent events %d < accepted %d"
-                                % (sent, len(accepted)))
-            bounced = sum(1 for rs in accepted.values() for r in rs
-                          if expected(r) == "bounced")
-            if kinds.get("email.bounced", 0) < bounced:
-                failures.append("email.bounced events %d < %d" % (
-                    kinds.get("email.bounced", 0), bounced))
+            # One event per message sent and per recipient outcome (events
+            # are kept by webhook-id: a retried one counts once).
+            want_events = {
+                "email.sent": len(accepted),
+                "email.delivered": len(want),
+                "email.bounced": sum(1 for rs in accepted.values()
+                                     for r in rs if expected(r) == "bounced"),
+                "email.delivery_delayed": sum(
+                    1 for rs in accepted.values() for r in rs
+                    if r.startswith("defer"))}
+
+            def kinds():
+                with c.hooks.lock:
+                    events = list(c.hooks.events.values())
+                out = {}
+                for e in events:
+                    out[e["type"]] = out.get(e["type"], 0) + 1
+                return out
+            try:
+                ch.wait_for(lambda: all(kinds().get(k, 0) >= n for k, n in
+                                        want_events.items()), 120,
+                            "every webhook event", interval=1)
+            except AssertionError:
+                pass
+            got_events = kinds()
+            print("webhook events: %s" % got_events)
+            for kind, n in want_events.items():
+                if got_events.get(kind, 0) != n:
+                    failures.append("%s events: %d, expected %d" % (
+                        kind, got_events.get(kind, 0), n))
     finally:
         if c is not None:
             c.close()
