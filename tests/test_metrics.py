@@ -242,3 +242,36 @@ def test_trackd_counts_each_recipient_outcome_once(make_stack, tmp_path):
                           "expired": 0}
     p.send_signal(signal.SIGTERM)
     assert p.wait(10) == 0
+
+
+def test_hookd_counts_webhook_deliveries_by_outcome(make_stack, tmp_path):
+    from hookhelp import HOOKD, Receiver, new_secret
+    if not os.access(HOOKD, os.X_OK):
+        pytest.skip("hookd is not built")
+    # The first two POSTs get 500 (retried), the third 204.
+    rcv = Receiver(answer=lambda n: 500 if n < 2 else 204)
+    hooks = tmp_path / "webhooks"
+    fd = os.open(hooks, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("app %s %s email.sent\n" % (rcv.url(), new_secret()))
+    s = make_stack(conf={"webhooks": str(hooks)}).start(spoold=True)
+    err = open(tmp_path / "hookd.err", "ab")
+    p = subprocess.Popen([HOOKD, "-d", "-b", "50", "-c", s.conf_path],
+                         stdout=err, stderr=err)
+    try:
+        wait_for(lambda: parse(scrape(s))['mail_relay_up{program="hookd"}']
+                 == 1 or p.poll() is not None, what="hookd up")
+        assert p.poll() is None
+        assert s.send(body()).status_code == 202
+
+        def count(outcome):
+            return parse(scrape(s)).get(
+                'mail_relay_webhook_deliveries_total{outcome="%s"}'
+                % outcome)
+        wait_for(lambda: count("ok") == 1, 30, what="the event delivered")
+        assert count("retry") == 2 and count("failed") == 0
+        assert len(rcv.got()) == 3
+    finally:
+        p.terminate()
+        p.wait(10)
+        rcv.close()
