@@ -74,15 +74,16 @@ installed_ok() {
 	    'spoolctl list | grep -q .'
 	check "$1: the programs in /usr/sbin, each with its manual" '
 	    progs=$(dpkg -L mail-relay | grep "^/usr/sbin/.") &&
-	    for p in relay-fcgi relay-token spoold spoolctl trackd; do
+	    for p in relay-fcgi relay-token spoold spoolctl trackd hookd; do
 		echo "$progs" | grep -qx "/usr/sbin/$p" || exit 1
 	    done &&
 	    for p in $progs; do
 		[ -x "$p" ] && ls /usr/share/man/man8/"${p##*/}".8.gz || exit 1
 	    done'
-	check "$1: trackd.service installed, not enabled (no postfix_log yet)" '
+	check "$1: trackd and hookd installed, not enabled (nothing to follow yet)" '
 	    [ -f /lib/systemd/system/trackd.service ] &&
-	    [ -z "$(find /etc/systemd/system -name trackd.service)" ]'
+	    [ -f /lib/systemd/system/hookd.service ] &&
+	    [ -z "$(find /etc/systemd/system -name trackd.service -o -name hookd.service)" ]'
 	check "$1: no dpkg leftovers in $conf" \
 	    '[ -z "$(find $conf -name "*.dpkg-*" -o -name "*.ucf-*")" ]'
 }
