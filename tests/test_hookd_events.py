@@ -137,6 +137,14 @@ def test_delivered_deferred_bounced_give_exactly_their_events(ch):
         "message": bounce, "type": "Permanent", "dsn": "5.1.1"}
     ids = [r["headers"]["webhook-id"] for r in ch.rcv.got()]
     assert len(set(ids)) == 4
+    # /metrics counts hookd's deliveries
+    import re
+    import requests
+    m = requests.get(ch.stack.url + "/metrics", timeout=10)
+    assert m.status_code == 200
+    ok = re.search(r'^mail_relay_webhook_deliveries_total\{outcome="ok"\} '
+                   r'(\d+)$', m.text, re.M)
+    assert ok and int(ok.group(1)) == 4, m.text
 
 
 def test_failed_and_suppressed(ch):
