@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -79,6 +80,18 @@ def delivered_ids(stack):
                 m = re.search(rb"^Message-ID: <([0-9a-f-]+)@", f.read(), re.M)
             ids.append(m.group(1).decode())
     return ids
+
+
+def first_delivery(stack, jid):
+    """When the stand-in first filed jid (its file names start with the
+    time in nanoseconds)."""
+    times = []
+    for n in os.listdir(stack.outbox):
+        if n.endswith(".eml"):
+            with open(os.path.join(stack.outbox, n), "rb") as f:
+                if ("<%s@" % jid).encode() in f.read():
+                    times.append(int(n.split("-", 1)[0]) / 1e9)
+    return min(times)
 
 
 def spool_quiet(stack):
@@ -187,6 +200,7 @@ def test_read_only_while_mail_flows(relay, ext4):
     t.start()
     wait_for(lambda: sum(1 for c, _, _ in results if c == 202) >= 20, 20,
              "mail flowing")
+    failed_at = time.time()
     with open(trigger, "w") as f:
         f.write("test: the disk fails")
     n = len(results)
@@ -227,12 +241,15 @@ def test_read_only_while_mail_flows(relay, ext4):
     assert set(ok) <= set(got) and set(got) - set(ok) <= refused, \
         set(got) ^ set(ok)
     assert len(set(got) - set(ok)) <= 1
-    # At least once: only a job delivered as the disk failed, which spoold
-    # could not remove and named, goes out twice.
+    # At least once: a job goes out twice only if it was delivered as the
+    # disk failed: spoold could not remove it (and named it), or removed it
+    # in the second before, whose directory sync the failure cut short
+    # (spoold syncs processing/ once a second, as after a crash).
     again = {i for i in got if got.count(i) > 1}
     named = " ".join(line for line in relay.log("spoold.log").splitlines()
                      if "delivered but not removed" in line)
-    assert all(i in named for i in again), again
+    for i in again:
+        assert i in named or first_delivery(relay, i) >= failed_at - 2.5, i
     # A file being written as the disk failed cannot be removed on a
     # read-only disk: it stays in tmp/ (never a job; spoold removes stale
     # ones at start after SPOOL_TMP_MAXAGE) and its request had a 503.
