@@ -637,7 +637,14 @@ int		 spool_event_add(struct spool *, int type,
  */
 int		 spool_event_outcome(struct spool *, const char *job,
 		    const char *rcpt, const struct spool_outcome *,
-		    char eid[SPOOL_ID_LEN + 1]);
+		    unsigned long long seq, char eid[SPOOL_ID_LEN + 1]);
+/*
+ * spoold: email.sent of a job handed over.  The id comes from the job
+ * (and trackd's from the job and the log line's seq), so that the same
+ * event written again after a crash keeps its webhook-id.
+ */
+int		 spool_event_sent(struct spool *, const struct spool_env *,
+		    time_t at, char eid[SPOOL_ID_LEN + 1]);
 
 /* An event as read, with its delivery state.  Points into buf. */
 struct spool_event {

@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sha2.h>
 #include <unistd.h>
 
 #include "spool.h"
 #include "spool_impl.h"
+#include "text.h"
 
 #define EV_MAGIC	"mail-relay-event 1\n"
 #define EV_STATE_MAGIC	"mail-relay-hook 1\n"
@@ -106,10 +108,30 @@ ev_append(char **buf, const char *key, const char *val, int escape)
 	return 0;
 }
 
-int
-spool_event_add(struct spool *sp, int type, const struct spool_env *env,
-    const char *rcpt, const char *dsn, const char *reply, time_t at,
-    char eid[SPOOL_ID_LEN + 1])
+/*
+ * The id of the event a producer names by key: the same key gives the same
+ * id, so an event written again after a crash (the same line of Postfix's
+ * log read again, the same job handed over again) is the same event, with
+ * the same webhook-id.  The job's time, then 64 bits of SHA-256(key).
+ */
+static void
+ev_keyed_id(const char *job, const char *key, char id[SPOOL_ID_LEN + 1])
+{
+	SHA2_CTX	ctx;
+	uint8_t		md[SHA256_DIGEST_LENGTH];
+
+	SHA256Init(&ctx);
+	SHA256Update(&ctx, (const uint8_t *)key, strlen(key));
+	SHA256Final(md, &ctx);
+	memcpy(id, job, 14);			/* 13 hex digits and '-' */
+	text_hex(md, 8, id + 14);
+	id[SPOOL_ID_LEN] = '\0';
+}
+
+static int
+ev_add(struct spool *sp, const char *key, int type,
+    const struct spool_env *env, const char *rcpt, const char *dsn,
+    const char *reply, time_t at, char eid[SPOOL_ID_LEN + 1])
 {
 	char	 id[SPOOL_ID_LEN + 1], tmpname[sizeof(EV_TMP) + SPOOL_ID_LEN];
 	char	*buf = NULL;
@@ -122,7 +144,9 @@ spool_event_add(struct spool *sp, int type, const struct spool_env *env,
 		errno = EINVAL;
 		return -1;
 	}
-	if (spool_id_new(id) == -1)
+	if (key != NULL && env->id != NULL && *env->id != '\0')
+		ev_keyed_id(env->id, key, id);
+	else if (spool_id_new(id) == -1)
 		return -1;
 	if (asprintf(&buf, EV_MAGIC "id %s\ntype %s\nat %lld\ncreated %lld\n",
 	    id, ev_types[type], (long long)at, (long long)env->created) < 0) {
@@ -174,9 +198,27 @@ done:
 }
 
 int
-spool_event_outcome(struct spool *sp, const char *job, const char *rcpt,
-    const struct spool_outcome *o, char eid[SPOOL_ID_LEN + 1])
+spool_event_add(struct spool *sp, int type, const struct spool_env *env,
+    const char *rcpt, const char *dsn, const char *reply, time_t at,
+    char eid[SPOOL_ID_LEN + 1])
 {
+	return ev_add(sp, NULL, type, env, rcpt, dsn, reply, at, eid);
+}
+
+int
+spool_event_sent(struct spool *sp, const struct spool_env *env, time_t at,
+    char eid[SPOOL_ID_LEN + 1])
+{
+	return ev_add(sp, "sent", SPOOL_EV_SENT, env, NULL, NULL, NULL, at,
+	    eid);
+}
+
+int
+spool_event_outcome(struct spool *sp, const char *job, const char *rcpt,
+    const struct spool_outcome *o, unsigned long long seq,
+    char eid[SPOOL_ID_LEN + 1])
+{
+	char			key[64];
 	struct spool_record	rec;
 	int			type, r, saved;
 
@@ -199,8 +241,9 @@ spool_event_outcome(struct spool *sp, const char *job, const char *rcpt,
 		spool_record_free(&rec);
 		return -1;
 	}
-	r = spool_event_add(sp, type, &rec.env, rcpt, o->dsn, o->reply,
-	    o->at, eid);
+	(void)snprintf(key, sizeof(key), "outcome %llu", seq);
+	r = ev_add(sp, key, type, &rec.env, rcpt, o->dsn, o->reply, o->at,
+	    eid);
 	saved = errno;
 	spool_record_free(&rec);
 	errno = saved;

@@ -474,8 +474,8 @@ unlink_delivered(struct daemon *d, struct slot *s)
 	/* The record first: a crash between the two hands it over again. */
 	if (spool_sent(d->sp, &s->job, spool_now()) == -1)
 		log_warn("job=%s delivered; no delivery record", s->job.id);
-	if (d->cfg->webhooks[0] != '\0' && spool_event_add(d->sp, SPOOL_EV_SENT,
-	    &s->job.env, NULL, NULL, NULL, time(NULL), NULL) == -1)
+	if (d->cfg->webhooks[0] != '\0' && spool_event_sent(d->sp,
+	    &s->job.env, time(NULL), NULL) == -1)
 		log_warn("job=%s delivered; no email.sent event", s->job.id);
 	if (spool_done(d->sp, s->job.id) == -1)
 		log_warn("job=%s delivered but not removed", s->job.id);

@@ -213,13 +213,18 @@ log_outcome(const struct trackd *t, const char *job,
 		    ev->relay[0] ? ev->relay : "-");
 }
 
-/* The webhook event of an outcome just recorded (webhooks set only). */
+/*
+ * The webhook event of an outcome recorded (webhooks set only).  Its id
+ * comes from the job and the line's seq: written again for a line read
+ * again after a crash, it is the same event (the same webhook-id), so an
+ * outcome recorded just before a crash still gets its event.
+ */
 static void
 hook_event(struct trackd *t, const char *job, const char *qid,
-    const char *rcpt, const struct spool_outcome *o)
+    const char *rcpt, const struct spool_outcome *o, unsigned long long seq)
 {
 	if (t->cfg->webhooks[0] != '\0' &&
-	    spool_event_outcome(t->sp, job, rcpt, o, NULL) == -1)
+	    spool_event_outcome(t->sp, job, rcpt, o, seq, NULL) == -1)
 		log_warn("job=%s qid=%s outcome recorded; no webhook event",
 		    job, qid);
 }
@@ -274,6 +279,7 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 	if (rc == 1) {
 		log_debug("job=%s qid=%s line %llu already recorded", job,
 		    ev->qid, seq >> SEQ_SHIFT);
+		hook_event(t, job, ev->qid, ev->rcpt, &o, seq);
 		return 0;
 	}
 	if (rc == -1) {
@@ -298,7 +304,7 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 	}
 	count_outcome(job, o.status, ev->when);
 	log_outcome(t, job, ev);
-	hook_event(t, job, ev->qid, ev->rcpt, &o);
+	hook_event(t, job, ev->qid, ev->rcpt, &o, seq);
 	return suppress(t, job, ev, seq);
 }
 
@@ -339,7 +345,8 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 		}
 		if (r == 0) {
 			count_outcome(job, SPOOL_RCPT_EXPIRED, ev->when);
-			hook_event(t, job, ev->qid, rec.rcptv[i].email, &o);
+			hook_event(t, job, ev->qid, rec.rcptv[i].email, &o,
+			    seq + i);
 			n++;
 		}
 	}
