@@ -24,7 +24,7 @@
 #include "spool_impl.h"
 
 static const char *const state_names[SPOOL_NSTATES] = {
-	"pending", "processing", "held", "failed", "sent"
+	"pending", "processing", "held", "failed", "sent", "canceled"
 };
 
 int
@@ -191,8 +191,8 @@ spool_open_flags(const char *dir, int create)
 		goto fail;
 	for (i = 0; i < SPOOL_NSTATES; i++)
 		if ((sp->dir[i] = open_subdir(sp->root, state_names[i],
-		    create)) == -1 && (i != SPOOL_SENT || create ||
-		    errno != ENOENT))
+		    create)) == -1 && ((i != SPOOL_SENT &&
+		    i != SPOOL_CANCELED) || create || errno != ENOENT))
 			goto fail;
 	/* Attaching to a spool from before delivery records: absent. */
 	if (((sp->qid = open_subdir(sp->root, "qid", create)) == -1 ||
@@ -364,28 +364,44 @@ spool_daemon_running(struct spool *sp)
 	return r;
 }
 
+/* When job id, due at mtime, became due: creation or scheduled time. */
+static time_t
+due_since(struct spool *sp, const char *id, time_t mtime)
+{
+	struct spool_job	job;
+	time_t			created = (time_t)(spool_id_usec(id) / 1000000ULL);
+	time_t			t = created;
+
+	/* Written due later than created: scheduled, or deferred. */
+	if (mtime > created + 1 && spool_read(sp, SPOOL_PENDING, id, &job) == 0) {
+		if (job.env.scheduled > created)
+			t = job.env.scheduled;
+		spool_job_free(&job);
+	}
+	return t;
+}
+
 time_t
 spool_oldest_due(struct spool *sp, time_t now)
 {
-	struct dirent		*de;
-	struct stat		 st;
-	DIR			*d;
-	unsigned long long	 us, best = 0;
+	struct spool_entry	*v;
+	size_t			 n, i;
+	time_t			 best = 0, t;
 
-	if ((d = spool_dir_open(sp->dir[SPOOL_PENDING])) == NULL)
+	if (spool_scan(sp, SPOOL_PENDING, &v, &n) == -1)	/* oldest first */
 		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if ((us = spool_id_usec(de->d_name)) == 0)
+	for (i = 0; i < n; i++) {
+		if (v[i].due > now)
 			continue;
-		if (best != 0 && us >= best)
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW)
-		    == -1 || st.st_mtime > now)
-			continue;
-		best = us;
+		t = (time_t)(spool_id_usec(v[i].id) / 1000000ULL);
+		if (best != 0 && t >= best)
+			break;		/* created later than the best's due */
+		t = due_since(sp, v[i].id, v[i].due);
+		if (best == 0 || t < best)
+			best = t;
 	}
-	(void)closedir(d);
-	return (time_t)(best / 1000000ULL);
+	free(v);
+	return best;
 }
 
 /* ---- listing ---- */

@@ -11,6 +11,7 @@
  *	held/		jobs kept out of the drain by spoolctl hold
  *	failed/		jobs that failed for good
  *	sent/		records of jobs handed to sendmail (no message body)
+ *	canceled/	scheduled jobs canceled before they were due
  *	qid/		Postfix queue id -> job id, one file per queue id
  *	suppress/	suppressed recipient addresses, one file each
  *	idem/		Idempotency-Key records
@@ -39,6 +40,9 @@
  *	sent		sent/<id>		spoold (expiry), spoolctl delete;
  *						trackd rewrites it in place
  *						(outcomes) through tmp/
+ *	rescheduling	tmp/<id>.sched +	relay-fcgi: exchange it with
+ *			pending/<id>		pending/<id>, unlink the old
+ *	canceled	canceled/<id>		spoold (expiry), spoolctl delete
  *	(gone)		(none)			-
  *
  * States of webhook event <eid> (an id like a job's, made by the
@@ -76,6 +80,13 @@
  *	held -> pending		spoolctl release / retry
  *	failed -> pending	spoolctl retry
  *	pending|held|failed -> (gone)	spoolctl delete
+ *	pending -> pending	relay-fcgi reschedules (PATCH /emails/{id}):
+ *				tmp/<id>.sched, with the new scheduled line
+ *				and mtime, renameat2(RENAME_EXCHANGE) with
+ *				pending/<id>; ENOENT: spoold claimed it
+ *	pending -> canceled	relay-fcgi cancels (POST /emails/{id}/cancel);
+ *				ENOENT: spoold claimed it
+ *	canceled -> (gone)	older than track_retention (spoold)
  *
  * Race rules: spoold moves jobs pending <-> processing and rewrites a job
  * only while it sits in processing/.  spoolctl never touches processing/;
@@ -102,6 +113,7 @@
  *	rcpt <addr>		one line per recipient, Bcc included
  *	subject <UTF-8 subject>
  *	tag <name> <value>	optional, one line per tag (POST /emails)
+ *	scheduled <unix>	optional: the time the caller asked for
  *	attempts <n>
  *	error <last error, escaped>	optional
  *
@@ -172,6 +184,7 @@ enum spool_state {
 	SPOOL_HELD,
 	SPOOL_FAILED,
 	SPOOL_SENT,		/* a record, not a job: spool_read refuses it */
+	SPOOL_CANCELED,		/* a job canceled before it was due */
 	SPOOL_NSTATES
 };
 
@@ -221,6 +234,7 @@ struct spool_env {
 	const char		*subject;
 	const struct spool_tag	*tags;
 	size_t			 ntags;
+	time_t			 scheduled;	/* asked-for due time, 0: none */
 };
 
 /*
@@ -241,7 +255,10 @@ long		 spool_count(struct spool *, const char *state);
 int		 spool_writable(struct spool *);
 /* 1 if a spoold holds spoold.lock, else 0 (another process's lock only). */
 int		 spool_daemon_running(struct spool *);
-/* Created time of the oldest due pending job, 0 if none (or on error). */
+/*
+ * The time the longest-waiting due pending job became due, 0 if none (or
+ * on error): its creation, or its scheduled time when that is later.
+ */
 time_t		 spool_oldest_due(struct spool *, time_t now);
 
 /*
@@ -376,6 +393,18 @@ int		 spool_delete(struct spool *, const char *id, int *state);
 int		 spool_flush(struct spool *, time_t now);
 
 /*
+ * relay-fcgi, for the caller that sent pending job id (scheduled sending).
+ * reschedule: the job is due at due (its scheduled line and mtime), made
+ * durable.  cancel: pending/<id> -> canceled/<id>.  -1 + errno: ENOENT
+ * not (or no longer) pending, EPERM another caller's, EINVAL bad id.
+ */
+int		 spool_reschedule(struct spool *, const char *id,
+		    const char *caller, time_t due);
+int		 spool_cancel(struct spool *, const char *id, const char *caller);
+/* spoold: removes canceled jobs canceled before `before`; how many, -1. */
+int		 spool_canceled_expire(struct spool *, time_t before);
+
+/*
  * Delivery records (sent/), written when sendmail exits 0 and followed by
  * trackd from Postfix's log.  See the record format at the top.
  */
@@ -467,7 +496,8 @@ int		 spool_record_parse(struct spool_record *, const char *id,
 /*
  * The message <id> in whichever state it is: sent/ first (a record wins
  * over a job being handed over again), then pending/, processing/,
- * held/, failed/.  -1 + ENOENT when there is none, EINVAL for a bad id.
+ * held/, failed/, canceled/.  -1 + ENOENT when there is none, EINVAL for
+ * a bad id.
  * For relay-fcgi's GET /messages/{id} and the like; the caller checks
  * rec->env.caller itself.
  */
@@ -510,7 +540,8 @@ int		 spool_record_expire(struct spool *, time_t before);
  * The message state the API reports, from the spool state and, for a
  * record, the recipients.  A pure function:
  *	pending -> queued, processing -> sending, held -> held,
- *	failed -> failed (the relay gave up before Postfix);
+ *	failed -> failed (the relay gave up before Postfix),
+ *	canceled -> canceled;
  *	sent, while any recipient is still queued or deferred:
  *	  deferred if one is deferred, else sent;
  *	sent, once every recipient is final: delivered if all were
@@ -528,6 +559,7 @@ enum spool_msg_state {
 	SPOOL_MSG_DELIVERED,
 	SPOOL_MSG_BOUNCED,
 	SPOOL_MSG_PARTIALLY_BOUNCED,
+	SPOOL_MSG_CANCELED,	/* canceled before it was due */
 	SPOOL_MSG_NSTATES
 };
 int		 spool_msg_state(int spool_state, const struct spool_rcpt *,

@@ -78,6 +78,13 @@ int	 spool_slurp(int dfd, const char *name, size_t max, char **out,
 /* flock on sent/, held by every writer of a record. */
 int	 spool_sent_lock(struct spool *);
 void	 spool_sent_unlock(struct spool *);
+/*
+ * Writes tmp/<name>: env's header, then msg/len or len bytes of fd src
+ * from off; fsynced; mtime if not 0.  Nothing left behind on failure.
+ */
+int	 spool_tmp_write_as(struct spool *, const char *name,
+	    const struct spool_env *, int attempts, const char *error,
+	    const void *msg, size_t len, int src, off_t off, time_t mtime);
 /* Rewrites job into tmp/<id> with attempts, error and mtime. */
 int	 spool_rewrite_tmp(struct spool *, const struct spool_job *,
 	    int attempts, const char *error, time_t mtime);

@@ -122,7 +122,8 @@ static int
 parse_line(struct spool_job *job, char *line, unsigned *seen)
 {
 	static const char *const keys[] = { "id", "created", "caller",
-	    "message-id", "sender", "subject", "attempts", "error" };
+	    "message-id", "sender", "subject", "attempts", "error",
+	    "scheduled" };
 	char		*val;
 	long long	 n;
 	unsigned	 k;
@@ -169,11 +170,16 @@ parse_line(struct spool_job *job, char *line, unsigned *seen)
 			return bad_job();
 		job->error = val;
 		break;
+	case 8:
+		if (parse_num(val, LLONG_MAX, &n) == -1 || n == 0)
+			return bad_job();
+		job->env.scheduled = (time_t)n;
+		break;
 	}
 	return 0;
 }
 
-#define REQUIRED_KEYS	0x7fU	/* all but error */
+#define REQUIRED_KEYS	0x7fU	/* all but error and scheduled */
 
 static int
 parse_header(struct spool_job *job)

@@ -29,7 +29,7 @@ static const char *const rcpt_status_names[SPOOL_RCPT_NSTATUS] = {
 
 static const char *const msg_state_names[SPOOL_MSG_NSTATES] = {
 	"queued", "held", "sending", "failed", "sent", "deferred",
-	"delivered", "bounced", "partially_bounced"
+	"delivered", "bounced", "partially_bounced", "canceled"
 };
 
 const char *
@@ -76,6 +76,7 @@ spool_msg_state(int state, const struct spool_rcpt *r, size_t n)
 	case SPOOL_PROCESSING: return SPOOL_MSG_SENDING;
 	case SPOOL_HELD: return SPOOL_MSG_HELD;
 	case SPOOL_FAILED: return SPOOL_MSG_FAILED;
+	case SPOOL_CANCELED: return SPOOL_MSG_CANCELED;
 	case SPOOL_SENT: break;
 	default: return SPOOL_MSG_NSTATES;
 	}
@@ -682,7 +683,7 @@ int
 spool_record_lookup(struct spool *sp, const char *id, struct spool_record *rec)
 {
 	static const int	 order[] = { SPOOL_PENDING, SPOOL_PROCESSING,
-	    SPOOL_HELD, SPOOL_FAILED };
+	    SPOOL_HELD, SPOOL_FAILED, SPOOL_CANCELED };
 	struct spool_job	 job;
 	size_t			 i;
 	int			 tries, r;

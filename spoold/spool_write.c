@@ -172,6 +172,9 @@ env_header(struct sbuf *b, const struct spool_env *env, int attempts,
 		    sbuf_kv(b, "", env->tags[i].value) == -1)
 			return -1;
 	}
+	(void)snprintf(num, sizeof(num), "%lld", (long long)env->scheduled);
+	if (env->scheduled > 0 && sbuf_kv(b, "scheduled", num) == -1)
+		return -1;
 	(void)snprintf(num, sizeof(num), "%d", attempts);
 	if (sbuf_kv(b, "attempts", num) == -1)
 		return -1;
@@ -238,6 +241,16 @@ tmp_write(struct spool *sp, const struct spool_env *env, int attempts,
     const char *error, const void *msg, size_t len, int src, off_t off,
     time_t mtime)
 {
+	return spool_tmp_write_as(sp, env->id, env, attempts, error, msg, len,
+	    src, off, mtime);
+}
+
+/* tmp_write() into tmp/<name> (a job id, or another name for a copy). */
+int
+spool_tmp_write_as(struct spool *sp, const char *name,
+    const struct spool_env *env, int attempts, const char *error,
+    const void *msg, size_t len, int src, off_t off, time_t mtime)
+{
 	struct sbuf	 b = { NULL, 0, 0 };
 	char		*eerr = NULL;
 	int		 fd = -1, created = 0;
@@ -250,7 +263,7 @@ tmp_write(struct spool *sp, const struct spool_env *env, int attempts,
 		return -1;
 	if (env_header(&b, env, attempts, eerr) == -1)
 		goto fail;
-	if ((fd = openat(sp->tmp, env->id, O_WRONLY | O_CREAT | O_EXCL |
+	if ((fd = openat(sp->tmp, name, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		goto fail;
 	created = 1;
@@ -268,7 +281,7 @@ tmp_write(struct spool *sp, const struct spool_env *env, int attempts,
 fail:
 	spool_close_keep_errno(fd);
 	if (created)
-		spool_unlink_keep_errno(sp->tmp, env->id);
+		spool_unlink_keep_errno(sp->tmp, name);
 	free(b.p);
 	free(eerr);
 	return -1;

@@ -162,6 +162,19 @@ moved(struct ctl *c, const char *id)
 
 /* ---- list and show ---- */
 
+/*
+ * A pending job the caller scheduled that is not yet due is listed as
+ * "scheduled", apart from the due and deferred ones.
+ */
+static const char *
+job_state(const struct ctl *c, const struct spool_job *job)
+{
+	if (job->state == SPOOL_PENDING && job->env.scheduled > 0 &&
+	    job->attempts == 0 && job->next > c->now)
+		return "scheduled";
+	return spool_state_name(job->state);
+}
+
 static cJSON *
 job_json(struct ctl *c, const struct spool_job *job)
 {
@@ -171,8 +184,11 @@ job_json(struct ctl *c, const struct spool_job *job)
 	if ((o = cJSON_CreateObject()) == NULL)
 		return NULL;
 	cJSON_AddStringToObject(o, "id", job->id);
-	cJSON_AddStringToObject(o, "state", spool_state_name(job->state));
+	cJSON_AddStringToObject(o, "state", job_state(c, job));
 	cJSON_AddNumberToObject(o, "created", (double)job->env.created);
+	if (job->env.scheduled > 0)
+		cJSON_AddNumberToObject(o, "scheduled_at",
+		    (double)job->env.scheduled);
 	cJSON_AddNumberToObject(o, "age", (double)(c->now - job->env.created));
 	cJSON_AddNumberToObject(o, "attempts", job->attempts);
 	cJSON_AddNumberToObject(o, "next_attempt", (double)job->next);
@@ -221,8 +237,7 @@ job_line(struct ctl *c, const struct spool_job *job)
 		next[0] = '+';
 		span(job->next - c->now, next + 1, sizeof(next) - 1);
 	}
-	printf("%s  %-10s %5s %3d %6s  %s ->", job->id,
-	    spool_state_name(job->state),
+	printf("%s  %-10s %5s %3d %6s  %s ->", job->id, job_state(c, job),
 	    span(c->now - job->env.created, age, sizeof(age)), job->attempts,
 	    next, job->env.sender);
 	for (i = 0; i < job->env.nrcpt; i++)

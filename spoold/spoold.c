@@ -687,6 +687,11 @@ expire_records(struct daemon *d)
 		log_warn("record expiry");
 	else if (n > 0)
 		log_info("expired %d delivery records", n);
+	if ((n = spool_canceled_expire(d->sp, spool_now() -
+	    d->cfg->track_retention)) == -1)
+		log_warn("canceled job expiry");
+	else if (n > 0)
+		log_info("expired %d canceled jobs", n);
 }
 
 static void

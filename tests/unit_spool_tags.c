@@ -189,6 +189,80 @@ test_enqueue_at(void **state)
 	assert_int_equal(spool_oldest_due(fx->sp, spool_now()), 0);
 }
 
+/* An id made at time t (seconds), as spool_id_new makes them. */
+static void
+id_at(char id[SPOOL_ID_LEN + 1], time_t t, unsigned n)
+{
+	snprintf(id, SPOOL_ID_LEN + 1, "%013llx-%016x",
+	    (unsigned long long)t * 1000000ULL, n);
+}
+
+static void
+test_reschedule_cancel(void **state)
+{
+	struct fx		*fx = *state;
+	struct spool_env	 env;
+	struct spool_job	 job;
+	char			 id[SPOOL_ID_LEN + 1];
+	time_t			 now = time(NULL), due = now + 7200, mtime;
+
+	assert_int_equal(spool_id_new(id), 0);
+	env_fill(&env, id);
+	env.scheduled = due;
+	assert_int_equal(spool_enqueue_at(fx->sp, &env, msg, strlen(msg),
+	    due), 0);
+	assert_int_equal(spool_reschedule(fx->sp, id, "other", due + 60), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(spool_reschedule(fx->sp, id, "shop", due + 60), 0);
+	assert_int_equal(spool_stat(fx->sp, SPOOL_PENDING, id, &mtime), 0);
+	assert_int_equal(mtime, due + 60);
+	assert_int_equal(spool_read(fx->sp, SPOOL_PENDING, id, &job), 0);
+	assert_int_equal(job.env.scheduled, due + 60);
+	assert_int_equal(job.env.ntags, 2);
+	assert_int_equal(job.size - job.msg_off, (off_t)strlen(msg));
+	spool_job_free(&job);
+	assert_int_equal(spool_count(fx->sp, "tmp"), 0);
+
+	/* Claimed by spoold: neither moves it any more. */
+	assert_int_equal(spool_claim(fx->sp, id), 0);
+	assert_int_equal(spool_reschedule(fx->sp, id, "shop", due), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(spool_cancel(fx->sp, id, "shop"), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(spool_unclaim(fx->sp, id), 0);
+
+	assert_int_equal(spool_cancel(fx->sp, id, "other"), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(spool_cancel(fx->sp, id, "shop"), 0);
+	assert_int_equal(spool_find(fx->sp, id), SPOOL_CANCELED);
+	assert_int_equal(spool_canceled_expire(fx->sp, now - 10), 0);
+	assert_int_equal(spool_canceled_expire(fx->sp, now + 10), 1);
+	assert_int_equal(spool_find(fx->sp, id), -1);
+}
+
+static void
+test_oldest_due_counts_from_the_due_time(void **state)
+{
+	struct fx		*fx = *state;
+	struct spool_env	 env;
+	char			 a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1];
+	time_t			 now = time(NULL);
+
+	/* Created an hour ago, scheduled for 5 s ago: waits 5 s. */
+	id_at(a, now - 3600, 1);
+	env_fill(&env, a);
+	env.created = now - 3600;
+	env.scheduled = now - 5;
+	assert_int_equal(spool_enqueue_at(fx->sp, &env, msg, 3, now - 5), 0);
+	assert_int_equal(spool_oldest_due(fx->sp, now), now - 5);
+	/* Created 30 min ago, not scheduled, deferred: waits 30 min. */
+	id_at(b, now - 1800, 2);
+	env_fill(&env, b);
+	env.created = now - 1800;
+	assert_int_equal(spool_enqueue_at(fx->sp, &env, msg, 3, now - 1), 0);
+	assert_int_equal(spool_oldest_due(fx->sp, now), now - 1800);
+}
+
 static void
 test_idem_try(void **state)
 {
@@ -226,6 +300,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_idem_try, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_reschedule_cancel, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_oldest_due_counts_from_the_due_time, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
