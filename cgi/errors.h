@@ -125,7 +125,10 @@
 	 * ahead */							\
 	X(INVALID_SCHEDULED_AT,	"invalid_scheduled_at",		400)	\
 	/* template, topic_id, an attachment's path */			\
-	X(NOT_SUPPORTED,	"not_supported",		400)
+	X(NOT_SUPPORTED,	"not_supported",		400)	\
+	/* PATCH or cancel of a message that no longer waits in the	\
+	 * spool: handed over, canceled, held or failed */		\
+	X(NOT_WAITING,		"not_waiting",			422)
 
 enum err {
 #define ERR_ENUM(name, code, status)	ERR_##name,

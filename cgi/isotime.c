@@ -5,7 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <cJSON.h>
+
 #include "isotime.h"
+#include "req_err.h"
 
 /* n decimal digits at s into *v; -1 if any is not a digit. */
 static int
@@ -113,4 +116,24 @@ isotime_format(time_t t, char buf[ISOTIME_LEN + 1])
 	    strftime(buf, ISOTIME_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		strlcpy(buf, "1970-01-01T00:00:00Z", ISOTIME_LEN + 1);
 	return buf;
+}
+
+int
+isotime_schedule(const cJSON *v, time_t now, time_t *due, const char *field,
+    struct req_error *err)
+{
+	struct req_path	 p = REQ_PATH(err);
+
+	err->field[0] = '\0';
+	req_path_add(&p, field);
+	if (!cJSON_IsString(v) || isotime_parse(v->valuestring, due) == -1)
+		return req_fail(err, ERR_INVALID_SCHEDULED_AT, "%s is an ISO "
+		    "8601 date and time with a zone, e.g. "
+		    "2026-08-05T11:52:01.858Z", field);
+	if (*due > now + ISOTIME_SCHEDULE_MAX)
+		return req_fail(err, ERR_INVALID_SCHEDULED_AT, "%s is at most "
+		    "30 days ahead", field);
+	if (*due < now)
+		*due = now;			/* a time past: now */
+	return 0;
 }

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <cJSON.h>
 
 #include "addr.h"
 #include "errors.h"
 #include "json.h"
+#include "isotime.h"
 #include "mail.h"
 #include "mime.h"
 #include "req.h"
@@ -24,12 +26,12 @@
 
 enum {
 	F_FROM, F_TO, F_CC, F_BCC, F_REPLY_TO, F_SUBJECT, F_TEXT, F_HTML,
-	F_HEADERS, F_ATTACHMENTS, F_COUNT
+	F_HEADERS, F_ATTACHMENTS, F_SCHEDULED_AT, F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
 	"from", "to", "cc", "bcc", "replyTo", "subject", "text", "html",
-	"headers", "attachments"
+	"headers", "attachments", "scheduledAt"
 };
 
 /* Extra headers a caller may set besides X-*, as they are written. */
@@ -769,6 +771,9 @@ fill(struct mail *m, const cJSON *f[F_COUNT], const struct counts *n,
 		return req_fail(err, ERR_MISSING_BODY,
 		    "text or html is required");
 	if (f[F_HEADERS] != NULL && parse_headers(f[F_HEADERS], m, err) == -1)
+		return -1;
+	if (f[F_SCHEDULED_AT] != NULL && isotime_schedule(f[F_SCHEDULED_AT],
+	    time(NULL), &m->scheduled_at, "scheduledAt", err) == -1)
 		return -1;
 	if (f[F_ATTACHMENTS] == NULL)
 		return 0;

@@ -8,10 +8,17 @@
  * (relay-fcgi(8) prints it).  A success body never holds statusCode: the
  * Python SDK takes one for an error.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include <cJSON.h>
+
+#include "errors.h"
 #include "http.h"
+#include "isotime.h"
+#include "json.h"
 #include "log.h"
 #include "relay.h"
 #include "resend.h"
@@ -46,7 +53,7 @@ static const struct {
 	{ "not_found",			404, "not_found" },
 	{ "invalid_id",			404, "not_found" },
 	{ "method_not_allowed",		405, "method_not_allowed" },
-	{ "not_scheduled",		422, "validation_error" },
+	{ "not_waiting",		422, "validation_error" },
 };
 
 /* Resend's status and name for a /send error (default 422 validation). */
@@ -162,10 +169,150 @@ not_allowed(struct worker *w, const char *allow)
 	resend_reply_error(w, 405, "method_not_allowed", NULL, msg, extra);
 }
 
+static void
+reject(struct worker *w, enum err e, const char *message)
+{
+	struct send_err	 se = { err_status(e), err_code(e), message, NULL,
+	    NULL, 0 };
+
+	send_reject(w, &emails_api, &se);
+}
+
+/* {"object":"email","id":"ID"}: the answer of PATCH and cancel. */
+static void
+email_object(struct worker *w, const char *id)
+{
+	char	 body[96];
+	int	 n;
+
+	n = snprintf(body, sizeof(body), "{\"object\":\"email\",\"id\":"
+	    "\"%s\"}\n", id);
+	http_reply(w, 200, NULL, "application/json", body, (size_t)n);
+}
+
+/*
+ * The state of message id if caller sent it; -1 (404 answered) for an
+ * unknown id and another caller's alike.
+ */
+static int
+own_state(struct worker *w, const struct caller *c, const char *id)
+{
+	struct spool_record	 rec;
+	int			 state = -1;
+
+	if (spool_record_lookup(w->relay->spool, id, &rec) == 0 &&
+	    strcmp(rec.env.caller, c->name) == 0)
+		state = rec.state;
+	spool_record_free(&rec);
+	if (state == -1)
+		reject(w, ERR_NOT_FOUND, "no email with this id");
+	return state;
+}
+
+/* The spool's answer to a reschedule or cancel (rc, errno), answered. */
+static void
+sched_done(struct worker *w, int rc, const char *id, const char *what)
+{
+	struct send_err	 e = { err_status(ERR_SPOOL_UNAVAILABLE),
+	    err_code(ERR_SPOOL_UNAVAILABLE), "the spool cannot be changed now",
+	    NULL, HTTP_RETRY_AFTER, 0 };
+
+	if (rc == 0) {
+		log_info("job=%s caller=%s %s", id, w->caller, what);
+		email_object(w, id);
+	} else if (errno == ENOENT)
+		reject(w, ERR_NOT_WAITING, "the email is no longer waiting "
+		    "to be sent");
+	else if (errno == EPERM)
+		reject(w, ERR_NOT_FOUND, "no email with this id");
+	else {
+		log_warn("job=%s %s", id, what);
+		(void)emails_api.error(w, &e);
+	}
+}
+
+/* PATCH /emails/{id} {"scheduled_at":"..."} */
+static void
+reschedule(struct worker *w, const struct caller *c, const char *id)
+{
+	struct req_error	 err;
+	struct send_err		 e;
+	cJSON			*root = NULL, *v;
+	time_t			 due;
+	int			 state;
+
+	if (send_read_json(w, &emails_api) == -1)
+		return;
+	err.field[0] = '\0';
+	if (json_decode(w->body.data, w->body.len, &root, &err) == -1)
+		goto refused;
+	v = cJSON_GetObjectItemCaseSensitive(root, "scheduled_at");
+	if (cJSON_GetArraySize(root) != 1 || v == NULL) {
+		reject(w, v == NULL ? ERR_MISSING_FIELD : ERR_UNKNOWN_FIELD,
+		    "the body is {\"scheduled_at\":\"...\"}");
+		goto done;
+	}
+	if (isotime_schedule(v, time(NULL), &due, "scheduled_at", &err) == -1)
+		goto refused;
+	if ((state = own_state(w, c, id)) == -1)
+		goto done;
+	if (state != SPOOL_PENDING) {
+		errno = ENOENT;
+		sched_done(w, -1, id, "rescheduled");
+	} else
+		sched_done(w, spool_reschedule(w->relay->spool, id, c->name,
+		    due), id, "rescheduled");
+	goto done;
+refused:
+	e = (struct send_err){ err.status, err.code, err.message, err.field,
+	    NULL, 0 };
+	send_reject(w, &emails_api, &e);
+done:
+	cJSON_Delete(root);
+}
+
+/* POST /emails/{id}/cancel; the body, if any, is not read. */
+static void
+cancel(struct worker *w, const struct caller *c, const char *id)
+{
+	int	 state;
+
+	if ((state = own_state(w, c, id)) == -1)
+		return;
+	if (state != SPOOL_PENDING) {
+		errno = ENOENT;
+		sched_done(w, -1, id, "canceled");
+		return;
+	}
+	sched_done(w, spool_cancel(w->relay->spool, id, c->name), id,
+	    "canceled");
+}
+
+/* /emails/{id}[/cancel]: the id, and whether /cancel follows; or NULL. */
+static const char *
+email_path(const char *path, char id[SPOOL_ID_LEN + 1], int *is_cancel)
+{
+	const char	*p = path + 8;		/* after "/emails/" */
+
+	if (strlen(p) < SPOOL_ID_LEN)
+		return NULL;
+	memcpy(id, p, SPOOL_ID_LEN);
+	id[SPOOL_ID_LEN] = '\0';
+	if (!spool_id_valid(id))
+		return NULL;
+	p += SPOOL_ID_LEN;
+	*is_cancel = strcmp(p, "/cancel") == 0;
+	return *p == '\0' || *is_cancel ? id : NULL;
+}
+
 /* /emails and below; path starts with "/emails". */
 void
 resend_dispatch(struct worker *w, const char *method, const char *path)
 {
+	const struct caller	*c;
+	char			 id[SPOOL_ID_LEN + 1];
+	int			 is_cancel = 0;
+
 	if (strcmp(path, "/emails") == 0) {
 		if (strcmp(method, "POST") == 0)
 			send_request(w, &emails_api);
@@ -173,7 +320,21 @@ resend_dispatch(struct worker *w, const char *method, const char *path)
 			not_allowed(w, "POST");
 		return;
 	}
-	scrape_count_error(w->endpoint, "not_found");
-	resend_reply_error(w, 404, "not_found", NULL, "no such endpoint",
-	    NULL);
+	if (path[7] != '/' || email_path(path, id, &is_cancel) == NULL) {
+		scrape_count_error(w->endpoint, "not_found");
+		resend_reply_error(w, 404, "not_found", NULL,
+		    "no such endpoint", NULL);
+		return;
+	}
+	if (is_cancel ? strcmp(method, "POST") != 0 :
+	    strcmp(method, "PATCH") != 0) {
+		not_allowed(w, is_cancel ? "POST" : "PATCH");
+		return;
+	}
+	if ((c = send_authorize(w, &emails_api)) == NULL)
+		return;
+	if (is_cancel)
+		cancel(w, c, id);
+	else
+		reschedule(w, c, id);
 }

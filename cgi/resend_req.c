@@ -46,7 +46,6 @@
 #include "spool.h"
 
 #define CID_MAX		200	/* octets of a content_id */
-#define SCHEDULE_MAX	(30 * 24 * 60 * 60)
 
 /* What resend_parse() keeps besides req.c's storage (m->ext). */
 struct resend_priv {
@@ -441,26 +440,9 @@ take_schedule(cJSON *root, time_t now, time_t *due, struct req_error *err)
 
 	*due = 0;
 	if (v != NULL && !cJSON_IsNull(v))
-		rc = resend_schedule(v->valuestring, cJSON_IsString(v), now,
-		    due, "scheduled_at", err);
+		rc = isotime_schedule(v, now, due, "scheduled_at", err);
 	cJSON_DeleteItemFromObjectCaseSensitive(root, "scheduled_at");
 	return rc;
-}
-
-int
-resend_schedule(const char *s, int is_string, time_t now, time_t *due,
-    const char *field, struct req_error *err)
-{
-	if (!is_string || isotime_parse(s, due) == -1)
-		return rfail(err, "invalid_scheduled_at", field, "%s is an ISO "
-		    "8601 date and time with a zone, e.g. "
-		    "2026-08-05T11:52:01.858Z", field);
-	if (*due > now + SCHEDULE_MAX)
-		return rfail(err, "invalid_scheduled_at", field, "%s is at "
-		    "most 30 days ahead", field);
-	if (*due < now)
-		*due = now;			/* due now */
-	return 0;
 }
 
 /* Top-level keys: known, unsupported, null (dropped), renamed. */

@@ -29,12 +29,4 @@ int	resend_mail(struct cJSON *root, const struct req_limits *, time_t now,
 
 void	resend_free(struct mail *m);
 
-/*
- * A scheduled time (the JSON value s, when is_string) into *due: ISO 8601
- * with a zone, at most 30 days after now; a time already past is now.
- * -1: err filled, naming field.
- */
-int	resend_schedule(const char *s, int is_string, time_t now, time_t *due,
-	    const char *field, struct req_error *err);
-
 #endif

@@ -289,6 +289,7 @@ enqueue(struct worker *w, const struct send_api *api,
 	    "a mail_tag is a spool_tag");
 	env.tags = (const struct spool_tag *)m->tags;
 	env.ntags = m->ntags;
+	env.scheduled = m->scheduled_at > now ? m->scheduled_at : 0;
 	if (spool_enqueue_at(r->spool, &env, w->msg.data, w->msg.len,
 	    m->scheduled_at > now ? m->scheduled_at : 0) == -1) {
 		log_warn("job=%s caller=%s enqueue", w->id, c->name);
@@ -391,13 +392,11 @@ check_length(struct worker *w, const struct send_api *api)
 	return 0;
 }
 
-/* The token, the type, the body and the key; NULL when answered. */
-static const struct caller *
-send_begin(struct worker *w, const struct send_api *api, const char **key)
+const struct caller *
+send_authorize(struct worker *w, const struct send_api *api)
 {
 	struct send_err		 e = { 0, NULL, NULL, NULL, WWW_AUTH, 0 };
 	const struct caller	*c;
-	char			 msg[80];
 	int			 missing;
 
 	if ((c = send_auth_why(w, &missing)) == NULL) {
@@ -410,12 +409,30 @@ send_begin(struct worker *w, const struct send_api *api, const char **key)
 		return NULL;
 	}
 	w->caller = c->name;
+	return c;
+}
+
+int
+send_read_json(struct worker *w, const struct send_api *api)
+{
 	if (!type_is_json(http_param(w, "CONTENT_TYPE"))) {
 		reject(w, api, ERR_UNSUPPORTED_MEDIA_TYPE,
 		    "Content-Type must be application/json", NULL, NULL);
-		return NULL;
+		return -1;
 	}
-	if (check_length(w, api) == -1)
+	return check_length(w, api);
+}
+
+/* The token, the type, the body and the key; NULL when answered. */
+static const struct caller *
+send_begin(struct worker *w, const struct send_api *api, const char **key)
+{
+	struct send_err		 e = { 0, NULL, NULL, NULL, NULL, 0 };
+	const struct caller	*c;
+	char			 msg[80];
+
+	if ((c = send_authorize(w, api)) == NULL ||
+	    send_read_json(w, api) == -1)
 		return NULL;
 	if ((*key = idem_key(w, api->idem_max)) != NULL && **key == '\0') {
 		e.status = err_status(ERR_INVALID_IDEMPOTENCY_KEY);

@@ -15,6 +15,7 @@
 #include "req.h"
 
 struct worker;
+struct caller;
 
 /* An error as POST /send names it (see relay-fcgi(8)). */
 struct send_err {
@@ -44,6 +45,16 @@ struct send_api {
 
 /* The whole request, answered through api. */
 void	send_request(struct worker *, const struct send_api *);
+
+/*
+ * The caller of the request's bearer token, also set as w->caller; NULL
+ * when refused (answered through api: 401, or Resend's 401/403).
+ */
+const struct caller *send_authorize(struct worker *, const struct send_api *);
+
+/* Content-Type and Content-Length checked, the body read into w->body:
+ * 0, or -1 answered through api. */
+int	send_read_json(struct worker *, const struct send_api *);
 
 /* Answers e through api and logs it with the job and caller. */
 void	send_reject(struct worker *, const struct send_api *,

@@ -10,8 +10,12 @@ import json
 import os
 import re
 import socket
+import subprocess
+import time
 
 import requests
+
+from relaystack import SPOOLCTL, wait_for
 
 MSG = {"from": "App <app@example.org>", "to": "rcpt@example.net",
        "subject": "Hello", "text": "Hello\n"}
@@ -289,3 +293,117 @@ def test_every_send_error_code_has_a_twin_in_the_manual():
             continue            # decided by more than the code
         want = twins.get(code, (422, "validation_error"))
         assert want == (int(status), name), code
+
+
+def patch(stack, jid, body, token=None, raw=None):
+    h = {"Content-Type": "application/json",
+         "Authorization": "Bearer " + (token or stack.token)}
+    data = raw if raw is not None else json.dumps(body).encode()
+    return requests.patch(stack.url + "/emails/" + jid, data=data,
+                          headers=h, timeout=10)
+
+
+def cancel(stack, jid, token=None):
+    return requests.post(stack.url + "/emails/%s/cancel" % jid, headers={
+        "Content-Type": "application/json",
+        "Authorization": "Bearer " + (token or stack.token)}, timeout=10)
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def test_scheduled_job_waits_in_pending_with_its_due_time(stack):
+    due = int(time.time()) + 7200
+    r = post(stack, dict(MSG, scheduled_at=iso(due)))
+    jid = r.json()["id"]
+    assert os.stat(os.path.join(stack.spool, "pending", jid)).st_mtime == due
+    assert stack.job(jid)[0]["scheduled"] == [str(due)]
+    # /send takes scheduledAt, in the same id space.
+    r = stack.send({"from": "app@example.org", "to": "x@example.net",
+                    "subject": "s", "text": "t",
+                    "scheduledAt": iso(due + 60).replace("Z", "+00:00")})
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+    assert os.stat(os.path.join(stack.spool, "pending", sid)).st_mtime == \
+        due + 60
+    r = stack.send({"from": "app@example.org", "to": "x@example.net",
+                    "subject": "s", "text": "t", "scheduledAt": "soon"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_scheduled_at"
+    assert r.json()["field"] == "scheduledAt"
+    out = subprocess.run([SPOOLCTL, "-c", stack.conf_path, "list",
+                          "--json"], capture_output=True, text=True)
+    states = {j["id"]: j["state"] for j in json.loads(out.stdout)}
+    assert states[jid] == "scheduled" and states[sid] == "scheduled"
+
+
+def test_patch_moves_a_waiting_job(stack):
+    due = int(time.time()) + 7200
+    jid = post(stack, dict(MSG, scheduled_at=iso(due))).json()["id"]
+    r = patch(stack, jid, {"scheduled_at": iso(due + 600)})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"object": "email", "id": jid}
+    path = os.path.join(stack.spool, "pending", jid)
+    assert os.stat(path).st_mtime == due + 600
+    fields, raw = stack.job(jid)
+    assert fields["scheduled"] == [str(due + 600)]
+    assert raw.startswith(b"From: App <app@example.org>\n")
+    assert stack.jobs("tmp") == [] and os.listdir(
+        os.path.join(stack.spool, "tmp")) == []
+    # Only its caller; an unknown id looks the same.
+    resend_error(patch(stack, jid, {"scheduled_at": iso(due)},
+                       token=stack.other_token), 404, "not_found")
+    resend_error(patch(stack, "0" * 13 + "-" + "0" * 16,
+                       {"scheduled_at": iso(due)}), 404, "not_found")
+    for body in ({"scheduled_at": "later"}, {"scheduled_at": iso(due),
+                                             "x": 1}, {}):
+        resend_error(patch(stack, jid, body), 422, "validation_error") \
+            if body else resend_error(patch(stack, jid, body), 422,
+                                      "missing_required_field")
+    resend_error(patch(stack, jid, None, raw=b"{"), 422, "validation_error")
+    assert os.stat(path).st_mtime == due + 600
+
+
+def test_cancel_records_canceled_and_only_while_waiting(stack):
+    due = int(time.time()) + 7200
+    jid = post(stack, dict(MSG, scheduled_at=iso(due))).json()["id"]
+    resend_error(cancel(stack, jid, token=stack.other_token), 404,
+                 "not_found")
+    r = cancel(stack, jid)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"object": "email", "id": jid}
+    assert stack.jobs("pending") == [] and stack.jobs("canceled") == [jid]
+    # Canceled: no longer waiting, for PATCH and cancel alike.
+    resend_error(cancel(stack, jid), 422, "validation_error")
+    resend_error(patch(stack, jid, {"scheduled_at": iso(due)}), 422,
+                 "validation_error")
+    # GET /messages/{id} tells the same.
+    r = requests.get(stack.url + "/messages/" + jid, headers={
+        "Authorization": "Bearer " + stack.token})
+    assert r.status_code == 200 and r.json()["state"] == "canceled", r.text
+
+
+def test_handed_over_job_cannot_be_moved(make_stack):
+    s = make_stack().start(spoold=True)
+    jid = post(s, MSG).json()["id"]
+    wait_for(lambda: s.jobs("sent") == [jid], what="the hand-over")
+    resend_error(patch(s, jid, {"scheduled_at": iso(time.time() + 60)}),
+                 422, "validation_error")
+    resend_error(cancel(s, jid), 422, "validation_error")
+
+
+def test_routes_under_emails(stack):
+    jid = post(stack, MSG).json()["id"]
+    r = requests.get(stack.url + "/emails/%s/cancel" % jid)
+    resend_error(r, 405, "method_not_allowed")
+    assert r.headers["Allow"] == "POST"
+    r = requests.delete(stack.url + "/emails/" + jid)
+    resend_error(r, 405, "method_not_allowed")
+    for path in ("/emails/nope", "/emails/%s/x" % jid, "/emails/%sx" % jid,
+                 "/emailsx"):
+        r = requests.patch(stack.url + path, headers={
+            "Authorization": "Bearer " + stack.token})
+        assert r.status_code == 404, path
+    resend_error(requests.post(stack.url + "/emails/%s/cancel" % jid),
+                 401, "missing_api_key")

@@ -222,3 +222,31 @@ def test_sdk_error_objects(relay):
     assert other["error"]["name"] == "invalid_idempotent_request"
     assert other["error"]["statusCode"] == 409
     assert relay.jobs("failed") == []
+
+
+def test_update_and_cancel_a_scheduled_email(relay):
+    due = int(time.time()) + 3600
+    at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(due))
+    later = time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
+                          time.gmtime(due + 600))
+    sent = sdk_one(relay, {"op": "send", "payload": {
+        "from": "app@example.org", "to": "later@example.net",
+        "subject": "later", "text": "later\n", "scheduledAt": at}})
+    jid = sent["data"]["id"]
+    updated, canceled, again = run_sdk(relay, [
+        {"op": "update", "id": jid, "scheduledAt": later},
+        {"op": "cancel", "id": jid},
+        {"op": "cancel", "id": jid}])
+    assert updated["error"] is None, updated
+    assert updated["data"] == {"object": "email", "id": jid}
+    assert canceled["error"] is None, canceled
+    assert canceled["data"] == {"object": "email", "id": jid}
+    assert relay.jobs("canceled") == [jid] and relay.jobs("pending") == []
+    assert again["data"] is None
+    assert again["error"]["statusCode"] == 422
+    assert again["error"]["name"] == "validation_error"
+    # Another caller's token: the same 404 as for an unknown id.
+    r = sdk_one(relay, {"op": "update", "id": jid, "scheduledAt": later},
+                key=relay.other_token)
+    assert r["error"]["name"] == "not_found" and r["error"]["statusCode"] \
+        == 404

@@ -27,7 +27,7 @@ static const char *const codes[] = {
 	"too_many_recipients", "invalid_subject", "missing_body",
 	"invalid_body", "invalid_header", "header_not_allowed",
 	"too_many_headers", "invalid_attachment", "too_many_attachments",
-	"internal_error"
+	"invalid_scheduled_at", "internal_error"
 };
 
 static void
