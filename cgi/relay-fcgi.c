@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "html2text.h"
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,23 +159,6 @@ open_socket(const char *path)
 	return fd;
 }
 
-/* Started as root with a user configured: give it the spool, become it. */
-static void
-drop_privileges(const char *user, struct spool *spool)
-{
-	uid_t	uid;
-	gid_t	gid;
-
-	if (geteuid() != 0 || *user == '\0')
-		return;
-	if (priv_lookup(user, &uid, &gid) == -1)
-		fatalx(EX_NOUSER, "user %s: unknown", user);
-	if (spool_chown(spool, uid, gid) == -1)
-		fatal(EX_OSERR, "cannot give the spool to %s", user);
-	if (priv_drop(uid, gid) == -1)
-		fatal(EX_OSERR, "cannot drop privileges to %s", user);
-}
-
 static void
 reload(void)
 {
@@ -281,7 +265,7 @@ main(int argc, char *argv[])
 		fatalx(EX_USAGE, "standard input is not a listening socket: "
 		    "give -s socket, or start from systemd or spawn-fcgi");
 	listen_fd = sockpath ? open_socket(sockpath) : 0;
-	drop_privileges(relay_now->cfg.user, relay_now->spool);
+	daemon_drop_privileges(relay_now->cfg.user, relay_now->spool);
 	if (metrics_init(relay_now->spool, METRICS_RELAY_FCGI) == -1)
 		log_warn("metrics: counters will not be shown");
 	if (scrape_callers(&relay_now->counters, &relay_now->tokens) == -1)

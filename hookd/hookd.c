@@ -35,6 +35,7 @@
 
 #include "body.h"
 #include "cfg.h"
+#include "daemon.h"
 #include "hooks.h"
 #include "log.h"
 #include "metrics.h"
@@ -551,48 +552,13 @@ reload(struct hookd *h)
 /* ---- setup ---- */
 
 static void
-drop_privileges(struct hookd *h)
-{
-	uid_t	uid;
-	gid_t	gid;
-
-	if (geteuid() != 0 || h->cfg->user[0] == '\0')
-		return;
-	if (priv_lookup(h->cfg->user, &uid, &gid) == -1)
-		fatalx(EX_NOUSER, "unknown user %s", h->cfg->user);
-	if (spool_chown(h->sp, uid, gid) == -1)
-		fatal(EX_OSERR, "chown %s", h->cfg->spool);
-	if (priv_drop(uid, gid) == -1)
-		fatal(EX_OSERR, "cannot drop privileges to %s", h->cfg->user);
-	log_debug("running as %s", h->cfg->user);
-}
-
-static void
-std_fds(void)
-{
-	int	fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
-		;
-	if (fd == -1)
-		fatal(EX_OSERR, "/dev/null");
-	close(fd);
-}
-
-static void
 init(struct hookd *h)
 {
 	sigset_t	set;
 	char		err[512];
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		fatal(EX_OSERR, "sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
-	std_fds();
+	daemon_block_signals(&set);
+	daemon_std_fds();
 	if ((h->cfg = malloc(sizeof(*h->cfg))) == NULL)
 		fatal(EX_OSERR, "malloc");
 	if (cfg_load(h->cfgpath, h->cfg, err, sizeof(err)) == -1)
@@ -611,7 +577,7 @@ init(struct hookd *h)
 		fatalx(EX_SOFTWARE, "curl_multi_init");
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
 	    (long)HOOKD_PARALLEL);
-	drop_privileges(h);
+	daemon_drop_privileges(h->cfg->user, h->sp);
 	if (spool_event_dirs(h->sp) == -1)
 		fatal(EX_CANTCREAT, "%s/events", h->cfg->spool);
 	if (spool_event_lock(h->sp) == -1) {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
@@ -623,49 +624,6 @@ recovered(const char *id, void *arg)
 }
 
 static void
-drop_privileges(struct daemon *d)
-{
-	uid_t	uid;
-	gid_t	gid;
-
-	if (geteuid() != 0 || d->cfg->user[0] == '\0')
-		return;
-	if (priv_lookup(d->cfg->user, &uid, &gid) == -1)
-		fatalx(EX_NOUSER, "unknown user %s", d->cfg->user);
-	if (spool_chown(d->sp, uid, gid) == -1)
-		fatal(EX_OSERR, "chown %s", d->cfg->spool);
-	if (priv_drop(uid, gid) == -1)
-		fatal(EX_OSERR, "cannot drop privileges to %s", d->cfg->user);
-	log_debug("running as %s", d->cfg->user);
-}
-
-/* fds 0-2 must be open, so no file we open can become one of them. */
-static void
-std_fds(void)
-{
-	int	fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
-		;
-	if (fd == -1)
-		fatal(EX_OSERR, "/dev/null");
-	close(fd);
-}
-
-/* Blocked first thing: a signal during start waits for the loop. */
-static void
-block_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, set, NULL) == -1)
-		fatal(EX_OSERR, "sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
-}
-
-static void
 setup_events(struct daemon *d, sigset_t *set)
 {
 	if ((d->sigfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
@@ -701,8 +659,8 @@ init(struct daemon *d)
 	char		err[512];
 	int		n;
 
-	block_signals(&set);
-	std_fds();
+	daemon_block_signals(&set);
+	daemon_std_fds();
 	if ((d->cfg = malloc(sizeof(*d->cfg))) == NULL)
 		fatal(EX_OSERR, "malloc");
 	if (cfg_load(d->cfgpath, d->cfg, err, sizeof(err)) == -1)
@@ -716,7 +674,7 @@ init(struct daemon *d)
 		fatal(EX_CANTCREAT, "%s/spoold.lock", d->cfg->spool);
 	}
 	setup_events(d, &set);
-	drop_privileges(d);
+	daemon_drop_privileges(d->cfg->user, d->sp);
 	metrics_setup(d);
 	if ((n = spool_recover(d->sp, spool_now(), recovered, d)) == -1)
 		fatal(EX_IOERR, "recovery in %s", d->cfg->spool);

@@ -1,7 +1,7 @@
-/* version: the release, shown by every program's -V and in /metrics. */
+/* version: the release (as in debian/changelog), shown in /metrics. */
 #ifndef VERSION_H
 #define VERSION_H
 
-#define RELAY_VERSION	"0.2.0"
+#define RELAY_VERSION	"0.1.0"
 
 #endif

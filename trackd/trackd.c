@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "follow.h"
 #include "log.h"
 #include "metrics.h"
@@ -503,48 +504,6 @@ fail:
 /* ---- setup ---- */
 
 static void
-drop_privileges(struct trackd *t)
-{
-	uid_t	uid;
-	gid_t	gid;
-
-	if (geteuid() != 0 || t->cfg->user[0] == '\0')
-		return;
-	if (priv_lookup(t->cfg->user, &uid, &gid) == -1)
-		fatalx(EX_NOUSER, "unknown user %s", t->cfg->user);
-	if (spool_chown(t->sp, uid, gid) == -1)
-		fatal(EX_OSERR, "chown %s", t->cfg->spool);
-	if (priv_drop(uid, gid) == -1)
-		fatal(EX_OSERR, "cannot drop privileges to %s", t->cfg->user);
-	log_debug("running as %s", t->cfg->user);
-}
-
-/* fds 0-2 must be open, so no file we open can become one of them. */
-static void
-std_fds(void)
-{
-	int	fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
-		;
-	if (fd == -1)
-		fatal(EX_OSERR, "/dev/null");
-	close(fd);
-}
-
-static void
-block_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, set, NULL) == -1)
-		fatal(EX_OSERR, "sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
-}
-
-static void
 open_spool(struct trackd *t)
 {
 	if ((t->sp = spool_open(t->cfg->spool)) == NULL)
@@ -591,8 +550,8 @@ init(struct trackd *t)
 	sigset_t	set;
 	char		err[512];
 
-	block_signals(&set);
-	std_fds();
+	daemon_block_signals(&set);
+	daemon_std_fds();
 	if ((t->cfg = malloc(sizeof(*t->cfg))) == NULL)
 		fatal(EX_OSERR, "malloc");
 	if (cfg_load(t->cfgpath, t->cfg, err, sizeof(err)) == -1)
@@ -604,7 +563,7 @@ init(struct trackd *t)
 	open_spool(t);
 	if ((t->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal(EX_OSERR, "signalfd");
-	drop_privileges(t);
+	daemon_drop_privileges(t->cfg->user, t->sp);
 	metrics_setup(t);
 	open_log(t);
 	t->retry_ms = RETRY_MIN_MS;

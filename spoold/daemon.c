@@ -1,0 +1,53 @@
+/* daemon: what every relay daemon does first; see daemon.h. */
+#include <sys/types.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "priv.h"
+#include "spool.h"
+
+void
+daemon_block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, set, NULL) == -1)
+		fatal(EX_OSERR, "sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void
+daemon_std_fds(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd == -1)
+		fatal(EX_OSERR, "/dev/null");
+	close(fd);
+}
+
+void
+daemon_drop_privileges(const char *user, struct spool *sp)
+{
+	uid_t	uid;
+	gid_t	gid;
+
+	if (geteuid() != 0 || *user == '\0')
+		return;
+	if (priv_lookup(user, &uid, &gid) == -1)
+		fatalx(EX_NOUSER, "unknown user %s", user);
+	if (spool_chown(sp, uid, gid) == -1)
+		fatal(EX_OSERR, "cannot give the spool to %s", user);
+	if (priv_drop(uid, gid) == -1)
+		fatal(EX_OSERR, "cannot drop privileges to %s", user);
+	log_debug("running as %s", user);
+}

@@ -1,0 +1,23 @@
+/*
+ * daemon: the start of every relay daemon (spoold, trackd, hookd; and
+ * relay-fcgi's privilege drop), in the init phase: each dies with a
+ * sysexits code and a log line when it cannot do its part.
+ */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <signal.h>
+
+struct spool;
+
+/* TERM, INT and HUP blocked (for a signalfd or sigwait), SIGPIPE ignored. */
+void	daemon_block_signals(sigset_t *);
+/* fds 0-2 open (on /dev/null if closed), so no file opened can be one. */
+void	daemon_std_fds(void);
+/*
+ * Started as root with `user` set: give the spool to the user, then drop
+ * to it (priv_drop: groups, gid and uid, verified).  Otherwise nothing.
+ */
+void	daemon_drop_privileges(const char *user, struct spool *);
+
+#endif
