@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "secretfile.h"
 #include "tokens.h"
 
 void
@@ -142,29 +143,6 @@ tokens_add(struct tokens *t, struct caller *c)
 }
 
 static int
-tokens_check_mode(int fd, const char *path, char *err, size_t errlen)
-{
-	struct stat	st;
-
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) {
-		snprintf(err, errlen, "%s: mode %04o: must not be group- or "
-		    "world-writable nor world-readable "
-		    "(chown root:mail-relay; chmod 0640)", path,
-		    (unsigned int)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
-static int
 tokens_read(FILE *fp, const char *path, struct tokens *t, char *err,
     size_t errlen)
 {
@@ -202,23 +180,12 @@ int
 tokens_load(const char *path, struct tokens *t, char *err, size_t errlen)
 {
 	FILE	*fp;
-	int	 fd, rc;
+	int	 rc;
 
 	t->callers = NULL;
 	t->ncallers = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fp = secretfile_open(path, err, errlen)) == NULL)
 		return -1;
-	}
-	if (tokens_check_mode(fd, path, err, errlen) == -1) {
-		close(fd);
-		return -1;
-	}
-	if ((fp = fdopen(fd, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
 	rc = tokens_read(fp, path, t, err, errlen);
 	fclose(fp);
 	if (rc == 0 && t->ncallers == 0) {

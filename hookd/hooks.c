@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "hooks.h"
+#include "secretfile.h"
 #include "spool.h"
 
 #define SECRET_PREFIX	"whsec_"
@@ -164,28 +165,6 @@ hook_parse(char *line, struct hook *h)
 }
 
 static int
-check_mode(int fd, const char *path, char *err, size_t errlen)
-{
-	struct stat	st;
-
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) {
-		snprintf(err, errlen, "%s: mode %04o: must not be group- or "
-		    "world-writable nor world-readable (chmod 0600)", path,
-		    (unsigned int)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
-static int
 hooks_read(FILE *fp, const char *path, struct hooks *hs, char *err,
     size_t errlen)
 {
@@ -234,23 +213,12 @@ int
 hooks_load(const char *path, struct hooks *hs, char *err, size_t errlen)
 {
 	FILE	*fp;
-	int	 fd, rc;
+	int	 rc;
 
 	hs->v = NULL;
 	hs->n = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fp = secretfile_open(path, err, errlen)) == NULL)
 		return -1;
-	}
-	if (check_mode(fd, path, err, errlen) == -1) {
-		close(fd);
-		return -1;
-	}
-	if ((fp = fdopen(fd, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
 	rc = hooks_read(fp, path, hs, err, errlen);
 	fclose(fp);
 	if (rc == -1)
