@@ -271,11 +271,26 @@ done:
 	cJSON_Delete(root);
 }
 
+/* email.canceled for a job just canceled (webhooks set only). */
+static void
+canceled_event(struct worker *w, const char *id)
+{
+	struct spool_job	job;
+
+	if (w->relay->cfg.webhooks[0] == '\0')
+		return;
+	if (spool_read(w->relay->spool, SPOOL_CANCELED, id, &job) == -1 ||
+	    spool_event_add(w->relay->spool, SPOOL_EV_CANCELED, &job.env, NULL,
+	    NULL, NULL, time(NULL), NULL) == -1)
+		log_warn("job=%s canceled; no email.canceled event", id);
+	spool_job_free(&job);
+}
+
 /* POST /emails/{id}/cancel; the body, if any, is not read. */
 static void
 cancel(struct worker *w, const struct caller *c, const char *id)
 {
-	int	 state;
+	int	 state, rc;
 
 	if ((state = own_state(w, c, id)) == -1)
 		return;
@@ -284,8 +299,10 @@ cancel(struct worker *w, const struct caller *c, const char *id)
 		sched_done(w, -1, id, "canceled");
 		return;
 	}
-	sched_done(w, spool_cancel(w->relay->spool, id, c->name), id,
-	    "canceled");
+	rc = spool_cancel(w->relay->spool, id, c->name);
+	if (rc == 0)
+		canceled_event(w, id);
+	sched_done(w, rc, id, "canceled");
 }
 
 /* /emails/{id}[/cancel]: the id, and whether /cancel follows; or NULL. */

@@ -245,3 +245,28 @@ def test_scheduled_through_the_resend_api_with_tags(ch):
     assert b["data"]["to"] == ["later@dest.test"]
     assert b["data"]["tags"] == [{"name": "category",
                                   "value": "confirm_email"}]
+
+
+def test_canceled_through_the_resend_api(ch):
+    import datetime
+    import requests
+    due = (datetime.datetime.now(datetime.timezone.utc) +
+           datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    auth = {"Authorization": "Bearer " + ch.stack.token}
+    r = requests.post(ch.stack.url + "/emails", timeout=10, json={
+        "from": "App <app@example.org>", "to": "later@dest.test",
+        "subject": "Later", "text": "x\n", "scheduled_at": due},
+        headers=auth)
+    assert r.status_code == 200, r.text
+    jid = r.json()["id"]
+    wait_for(lambda: len(ch.rcv.got()) == 1, what="email.scheduled")
+    r = requests.post(ch.stack.url + "/emails/%s/cancel" % jid, timeout=10,
+                      headers=dict(auth, **{"Content-Type":
+                                            "application/json"}))
+    assert r.status_code == 200, r.text
+    wait_for(lambda: len(ch.rcv.got()) == 2, what="email.canceled")
+    kinds = [b["type"] for b in ch.got()]
+    assert sorted(kinds) == ["email.canceled", "email.scheduled"]
+    [b] = [b for b in ch.got() if b["type"] == "email.canceled"]
+    assert b["data"]["email_id"] == jid
+    assert b["data"]["to"] == ["later@dest.test"]
