@@ -473,10 +473,12 @@ unlink_delivered(struct daemon *d, struct slot *s)
 	if (s->res.outcome != DELIVER_OK)
 		return;
 	/* The record first: a crash between the two hands it over again. */
-	if (spool_sent(d->sp, &s->job, spool_now()) == -1)
+	if (spool_sent(d->sp, &s->job, spool_now()) == -1 &&
+	    !spool_blocked(d, s->job.id, "write the delivery record"))
 		log_warn("job=%s delivered; no delivery record", s->job.id);
 	if (d->cfg->webhooks[0] != '\0' && spool_event_sent(d->sp,
-	    &s->job.env, time(NULL), NULL) == -1)
+	    &s->job.env, time(NULL), NULL) == -1 &&
+	    !spool_blocked(d, s->job.id, "write the email.sent event"))
 		log_warn("job=%s delivered; no email.sent event", s->job.id);
 	if (spool_done(d->sp, s->job.id) == -1)
 		log_warn("job=%s delivered but not removed", s->job.id);

@@ -4,6 +4,7 @@ last block, and turned read-only by a disk error, while mail flows.  relay-fcgi 
 than once per job, loses nothing and resumes by itself when space or
 write access comes back.  Needs root (mount); skipped otherwise."""
 
+import base64
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from relaystack import SPOOLCTL, Stack, wait_for
+from relaystack import ROOT, SPOOLCTL, Stack, wait_for
 
 MSG = {"from": "app@example.org", "to": "to@example.net",
        "subject": "real filesystem", "text": "a line of text\n" * 40}
@@ -40,12 +41,30 @@ def ext4(tmp_path):
 
 
 @pytest.fixture
-def relay(ext4):
+def relay(ext4, tmp_path):
+    """The stack with its spool on the ext4, and trackd and hookd (when
+    built) following a Postfix log and posting webhooks from it."""
     spool = str(ext4[1] / "spool")
-    s = Stack(workers=4, conf={"spool": spool})
+    log, hooks = tmp_path / "mail.log", tmp_path / "webhooks"
+    log.write_text("")
+    fd = os.open(hooks, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("app http://127.0.0.1:9/hook whsec_%s\n" %
+                base64.b64encode(os.urandom(32)).decode())
+    s = Stack(workers=4, conf={"spool": spool, "postfix_log": str(log),
+                               "webhooks": str(hooks)})
     s.spool = spool
     try:
         s.start(spoold=True)
+        for name in ("trackd", "hookd"):
+            prog = os.path.join(ROOT, name, name)
+            if os.access(prog, os.X_OK):
+                out = open(os.path.join(s.dir, name + ".log"), "ab")
+                s.procs[name] = subprocess.Popen(
+                    [prog, "-d", "-c", s.conf_path], stdout=out, stderr=out)
+                wait_for(lambda: "started" in s.log(name + ".log") or
+                         s.procs[name].poll() is not None, 10, name)
+                assert s.procs[name].poll() is None, s.log(name + ".log")
         yield s
     finally:
         for name in list(s.procs):
@@ -121,6 +140,11 @@ def flush(stack):
     assert r.returncode == 0, r.stderr
 
 
+def running(stack):
+    for name, p in stack.procs.items():
+        assert p.poll() is None, "%s exited %s" % (name, p.returncode)
+
+
 def flush_quietly(stack):
     subprocess.run([SPOOLCTL, "-c", stack.conf_path, "flush"],
                    capture_output=True)
@@ -150,6 +174,7 @@ def test_full_to_the_last_block(relay, ext4):
         assert r.json()["error"] == "spool_unavailable"
         assert "Retry-After" in r.headers
     assert relay.jobs("tmp") == []
+    running(relay)
     # Due again on a full disk: spoold cannot write a deferral; it keeps
     # every job, keeps running and says so once, not once per job.
     flush(relay)
@@ -159,6 +184,7 @@ def test_full_to_the_last_block(relay, ext4):
              "every waiting job back in pending/")
     said = condition_lines(relay, "No space left on device")
     assert 1 <= len(said) <= 2, said
+    running(relay)
     # Space again: everything goes out, once.
     os.unlink(filler)
     control(relay, exit=0)
@@ -211,16 +237,15 @@ def test_read_only_while_mail_flows(relay, ext4):
     assert ro and all(c == 503 and e == "spool_unavailable"
                       for c, _, e in ro), ro[:5]
     assert {c for c, _, _ in results} <= {202, 503}
-    # Both keep running; spoold says what is wrong once, not per job.
-    assert relay.procs["spoold"].poll() is None
-    assert relay.procs["fcgi"].poll() is None
+    # All keep running; spoold says what is wrong once, not per job.
+    running(relay)
     flush_quietly(relay)
     wait_for(lambda: condition_lines(relay, "Read-only file system"), 20,
              "spoold noticing")
     said = condition_lines(relay, "Read-only file system")
     assert len(said) <= 2, said
     # The operator's way back; then every 202 goes out, once.
-    for name in ("spoold", "fcgi"):
+    for name in ("spoold", "fcgi", "trackd", "hookd"):
         relay.stop(name)
     assert sh("umount", str(mnt)).returncode == 0
     sh("e2fsck", "-p", "-f", str(img))
