@@ -593,3 +593,31 @@ def test_rotated_file_gone_while_stopped(tr):
     # saved file truncated, and read from its start all the same)
     assert "the old file is gone" in tr.log() or \
         "was truncated" in tr.log()
+
+
+def test_rename_then_last_lines_to_the_old_file(tr):
+    # A reload replaces postlogd: the new one creates the new file while
+    # the old one may still write its last lines to the renamed file.
+    jid = tr.job(["a@dest.test", "b@dest.test", "c@dest.test"])
+    tr.start()
+    q = tr.qid()
+    tr.write(tr.link(q, jid))
+    wait_for(lambda: "queued by postfix" in tr.log(), what="link")
+    old = tr.path + ".1"
+    os.rename(tr.path, old)
+    tr.write(tr.rcpt(q, "b@dest.test", "sent"))           # the new file
+    tr.wait_status(jid, "b@dest.test", "delivered", 1)
+    assert "following the new file" in tr.log()
+    tr.write(tr.rcpt(q, "a@dest.test", "sent"), path=old)  # late, old one
+    tr.wait_status(jid, "a@dest.test", "delivered", 1)
+    tr.write(tr.rcpt(q, "c@dest.test", "sent"))
+    tr.wait_status(jid, "c@dest.test", "delivered", 1)
+    # a restart numbers the new file's lines as before: nothing twice
+    tr.stop(signal.SIGKILL)
+    tr.write(tr.rcpt(q, "c@dest.test", "deferred"))
+    tr.start()
+    size = os.path.getsize(tr.path)
+    wait_for(lambda: tr.pos()["offset"] == str(size), what="caught up")
+    assert tr.status(jid, "a@dest.test") == ("delivered", 1)
+    assert tr.status(jid, "b@dest.test") == ("delivered", 1)
+    assert tr.status(jid, "c@dest.test") == ("delivered", 1)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "follow.h"
@@ -28,6 +29,15 @@
 #define DIR_MASK	(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | \
 			 IN_ONLYDIR)
 #define FILE_MASK	(IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB)
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int
 open_log(const char *path, struct stat *st)
@@ -219,6 +229,7 @@ follow_open(struct follow *f, const char *path,
 
 	memset(f, 0, sizeof(*f));
 	f->fd = f->inofd = f->wd_dir = f->wd_file = f->wd_next = -1;
+	f->old_fd = f->wd_old = -1;
 	if (split_path(f, path) == -1)
 		return -1;
 	if ((f->buf = malloc(FOLLOW_LINE_MAX)) == NULL)
@@ -272,6 +283,12 @@ read_events(struct follow *f)
 					f->check_name = 1;
 				if (ev->mask & IN_IGNORED)
 					f->wd_file = -1;
+			} else if (ev->wd == f->wd_old && f->wd_old != -1) {
+				if (ev->mask & IN_MODIFY)
+					f->old_until = now_ms() +
+					    FOLLOW_LATE_MS;
+				if (ev->mask & IN_IGNORED)
+					f->wd_old = -1;
 			} else if (ev->wd == f->wd_next) {
 				f->check_name = 1;
 				if (ev->mask & IN_IGNORED)
@@ -319,7 +336,7 @@ take_lines(struct follow *f, follow_cb cb, void *arg)
 	int	 rc = 0;
 
 	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		if (!f->skip && cb(p, (size_t)(nl - p), f->seq + 1, arg) == -1) {
+		if (!f->skip && cb(p, (size_t)(nl - p), f->seq + 1, 0, arg) == -1) {
 			errno = ECANCELED;
 			rc = -1;
 			break;
@@ -347,7 +364,7 @@ read_lines(struct follow *f, follow_cb cb, void *arg)
 		if (f->len == FOLLOW_LINE_MAX) {
 			/* no newline in FOLLOW_LINE_MAX bytes: cut it */
 			if (!f->skip &&
-			    cb(f->buf, f->len, f->seq + 1, arg) == -1) {
+			    cb(f->buf, f->len, f->seq + 1, 0, arg) == -1) {
 				errno = ECANCELED;
 				return -1;
 			}
@@ -375,7 +392,7 @@ static int
 flush_partial(struct follow *f, follow_cb cb, void *arg)
 {
 	if (f->len > 0 && !f->skip &&
-	    cb(f->buf, f->len, f->seq + 1, arg) == -1) {
+	    cb(f->buf, f->len, f->seq + 1, 0, arg) == -1) {
 		errno = ECANCELED;
 		return -1;
 	}
@@ -385,6 +402,80 @@ flush_partial(struct follow *f, follow_cb cb, void *arg)
 	}
 	f->len = 0;
 	f->skip = 0;
+	return 0;
+}
+
+static void
+drop_old(struct follow *f)
+{
+	if (f->wd_old != -1)
+		(void)inotify_rm_watch(f->inofd, f->wd_old);
+	if (f->old_fd != -1)
+		close(f->old_fd);
+	free(f->old_buf);
+	f->old_buf = NULL;
+	f->old_fd = f->wd_old = -1;
+	f->old_until = 0;
+}
+
+/* The file being read becomes the old one, read for late lines. */
+static void
+keep_old(struct follow *f)
+{
+	drop_old(f);
+	if ((f->old_buf = malloc(FOLLOW_LINE_MAX)) == NULL) {
+		detach(f);
+		return;
+	}
+	f->old_fd = f->fd;
+	f->wd_old = f->wd_file;
+	f->old_rd = f->rd;
+	f->old_len = 0;
+	f->old_until = now_ms() + FOLLOW_LATE_MS;
+	f->fd = -1;		/* detach without closing or unwatching */
+	f->wd_file = -1;
+	f->len = 0;
+	f->skip = 0;
+}
+
+/* Complete lines added to the old file since; each as late. */
+static int
+read_old(struct follow *f, follow_cb cb, void *arg)
+{
+	char	*p, *nl, *end;
+	ssize_t	 n;
+
+	for (;;) {
+		n = pread(f->old_fd, f->old_buf + f->old_len,
+		    FOLLOW_LINE_MAX - f->old_len, f->old_rd + f->old_len);
+		if (n <= 0)
+			break;
+		f->old_len += (size_t)n;
+		p = f->old_buf;
+		end = f->old_buf + f->old_len;
+		while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			if (f->late_seq != f->seq) {
+				f->late_seq = f->seq;
+				f->late = 0;
+			}
+			if (cb(p, (size_t)(nl - p), f->seq, f->late + 1, arg)
+			    == -1) {
+				errno = ECANCELED;
+				f->old_len = (size_t)(end - p);
+				memmove(f->old_buf, p, f->old_len);
+				return -1;
+			}
+			f->late++;
+			f->old_rd += nl + 1 - p;
+			p = nl + 1;
+		}
+		f->old_len = (size_t)(end - p);
+		memmove(f->old_buf, p, f->old_len);
+		if (f->old_len == FOLLOW_LINE_MAX) {
+			f->old_rd += (off_t)f->old_len;	/* too long: dropped */
+			f->old_len = 0;
+		}
+	}
 	return 0;
 }
 
@@ -421,7 +512,7 @@ check_name(struct follow *f, follow_cb cb, void *arg)
 			return -1;
 		}
 		log_info("%s was rotated: following the new file", f->path);
-		detach(f);
+		keep_old(f);
 	}
 	unwatch_next(f);
 	attach(f, fd, &st, 0);
@@ -430,9 +521,26 @@ check_name(struct follow *f, follow_cb cb, void *arg)
 }
 
 int
+follow_timeout(const struct follow *f)
+{
+	long long	left;
+
+	if (f->old_fd == -1)
+		return -1;
+	left = f->old_until - now_ms();
+	return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+int
 follow_run(struct follow *f, follow_cb cb, void *arg)
 {
 	read_events(f);
+	if (f->old_fd != -1) {
+		if (read_old(f, cb, arg) == -1)
+			return -1;
+		if (now_ms() >= f->old_until)
+			drop_old(f);
+	}
 	if (f->moved)
 		return 0;
 	if (f->fd != -1) {
@@ -467,6 +575,7 @@ follow_pos(const struct follow *f, struct spool_track_pos *pos)
 void
 follow_close(struct follow *f)
 {
+	drop_old(f);
 	if (f->fd != -1)
 		close(f->fd);
 	if (f->inofd != -1)

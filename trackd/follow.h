@@ -5,7 +5,10 @@
  *
  *	rename + new file	the old file is read to its end; once the new
  *				file under the name has data (the writer has
- *				reopened), reading goes on there from 0
+ *				reopened), reading goes on there from 0; lines
+ *				still added to the old file (the last ones of a
+ *				postlogd that a reload replaces) are read until
+ *				it has been quiet for FOLLOW_LATE_MS
  *	copytruncate		the file is shorter than the position, or the
  *				byte before it is no longer a newline: reading
  *				starts again at 0 of the same file
@@ -35,14 +38,19 @@
  * of them had.
  */
 #define FOLLOW_SEQ_JUMP		65536
+#define FOLLOW_LATE_MS		2000
 
 /*
  * Called for each complete line (no newline, not NUL-terminated).  0 to
  * go on; -1 stops: the line is not consumed and comes again at the next
  * follow_run (a record could not be written: nothing may be skipped).
+ * seq is the line's number; late is 0, or for a line added to the old
+ * file after the switch 1, 2, ... (counted anew after each numbered line):
+ * such a line has no number of its own, so that it cannot change the
+ * numbers a restart gives, and comes after line seq.
  */
 typedef int	(*follow_cb)(const char *line, size_t len,
-		    unsigned long long seq, void *arg);
+		    unsigned long long seq, unsigned late, void *arg);
 
 struct follow {
 	char			 path[PATH_MAX];
@@ -62,6 +70,14 @@ struct follow {
 	int			 check_trunc;
 	int			 resumed;	/* first check after a restart */
 	int			 moved;		/* truncated or switched files */
+	/* the file before a rename, read for its late lines */
+	int			 old_fd, wd_old;
+	off_t			 old_rd;
+	long long		 old_until;	/* monotonic ms */
+	unsigned		 late;
+	unsigned long long	 late_seq;
+	char			*old_buf;
+	size_t			 old_len;
 	char			*buf;		/* bytes [lstart, rd) */
 	size_t			 len;
 };
@@ -76,6 +92,8 @@ int	follow_open(struct follow *, const char *path,
 	    const struct spool_track_pos *pos);
 /* The fd to poll for POLLIN. */
 int	follow_fd(const struct follow *);
+/* Milliseconds until follow_run must run without an event, -1: never. */
+int	follow_timeout(const struct follow *);
 /*
  * Takes in inotify events and hands every complete line to cb.  0, or -1:
  * ECANCELED when cb refused a line (call again later), another errno

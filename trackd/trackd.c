@@ -50,6 +50,9 @@
  * their own, increasing.
  */
 #define SEQ_SHIFT		20
+#define SEQ_LATE		(1u << 19)	/* late lines: above expiries, */
+#define SEQ_LATE_SHIFT		10		/* 511 after a line, each with */
+#define SEQ_LATE_MAX		511		/* 1023 expiries at most */
 
 struct trackd {
 	const char		*cfgpath;
@@ -332,7 +335,8 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 	memset(&o, 0, sizeof(o));
 	o.status = SPOOL_RCPT_EXPIRED;
 	o.at = ev->when;
-	for (i = 0; i < rec.env.nrcpt && i < (1u << SEQ_SHIFT) - 1; i++) {
+	for (i = 0; i < rec.env.nrcpt &&
+	    i < ((seq & SEQ_LATE) ? (1u << SEQ_LATE_SHIFT) : SEQ_LATE); i++) {
 		if (rec.rcptv[i].status != SPOOL_RCPT_QUEUED &&
 		    rec.rcptv[i].status != SPOOL_RCPT_DEFERRED)
 			continue;
@@ -376,11 +380,17 @@ on_link(struct trackd *t, const struct parse_event *ev)
 }
 
 static int
-on_line(const char *line, size_t len, unsigned long long lineno, void *arg)
+on_line(const char *line, size_t len, unsigned long long lineno,
+    unsigned late, void *arg)
 {
 	struct trackd		*t = arg;
 	struct parse_event	 ev;
 	unsigned long long	 seq = lineno << SEQ_SHIFT;
+
+	/* a late line: after line lineno, before the next (see follow.h) */
+	if (late > 0)
+		seq |= SEQ_LATE | (unsigned long long)(late < SEQ_LATE_MAX ?
+		    late : SEQ_LATE_MAX) << SEQ_LATE_SHIFT;
 	time_t			 now = time(NULL);
 
 	switch (parse_line(line, len, t->cfg->message_id_domain, now, &ev)) {
@@ -412,6 +422,9 @@ next_timeout(struct trackd *t)
 		due = t->last_save + SAVE_INTERVAL_MS;
 	if (t->retry_at != 0 && (due == -1 || t->retry_at < due))
 		due = t->retry_at;
+	if (follow_timeout(&t->fl) != -1 &&
+	    (due == -1 || now + follow_timeout(&t->fl) < due))
+		due = now + follow_timeout(&t->fl);
 	if (due == -1)
 		return -1;
 	if (due <= now)
@@ -592,7 +605,8 @@ loop(struct trackd *t)
 			break;
 		if (t->want_reload)
 			reload(t);
-		if ((pfd[1].revents & POLLIN) || t->retry_at != 0)
+		if ((pfd[1].revents & POLLIN) || t->retry_at != 0 ||
+		    follow_timeout(&t->fl) == 0)
 			run_follower(t);
 		if (next_timeout(t) == 0)
 			save_pos(t);
