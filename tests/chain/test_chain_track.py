@@ -4,21 +4,13 @@ conf/postfix, logging with postlogd) with OpenDKIM, and an SMTP sink that
 answers 250, 451 or 550 per recipient; trackd follows Postfix's log, and
 the records are read back with spoolctl (show --json, suppressed --json).
 
-Also: messages that are not the relay's leave no record, and trackd
-killed with SIGKILL and restarted while mail flows, with the log rotated
-both ways, records every outcome exactly once: each recipient's attempt
-count equals the outcome lines Postfix wrote for it."""
+Also: messages that are not the relay's leave no record.  Restarts and
+rotations with exact counts are tests/test_trackd.py's."""
 
-import gzip
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
@@ -237,118 +229,3 @@ def test_foreign_messages_leave_no_record(track):
     assert not (t.relay.spool / "qid" / qid).exists()
     assert set(os.listdir(t.relay.spool / "sent")) - before == {jid}
     assert "qid=%s " % qid not in trackd_log(t)
-
-
-def outcome_lines(t):
-    """(job id, recipient) -> outcome lines Postfix wrote, over the log and
-    its rotated copies (plain or gzip): what trackd had to see."""
-    texts = []
-    for p in sorted(t.postfix.logdir.iterdir()):
-        if p.name.startswith("maillog"):
-            data = p.read_bytes()
-            if p.name.endswith(".gz"):
-                data = gzip.decompress(data)
-            texts.append(data.decode(errors="replace"))
-    text = "\n".join(texts)
-    jobs = dict(re.findall(r": ([0-9A-Za-z]+): message-id=<([0-9a-f]{13}-"
-                           r"[0-9a-f]{16})@" + re.escape(ch.DOMAIN) + ">",
-                           text))
-    count = {}
-    for qid, rcpt in re.findall(r"postfix/smtp\[\d+\]: ([0-9A-Za-z]+): "
-                                r"to=<([^>]+)>, .*status=(?:sent|deferred|"
-                                r"bounced)", text):
-        if qid in jobs:
-            key = (jobs[qid], rcpt)
-            count[key] = count.get(key, 0) + 1
-    return count
-
-
-def rotate_rename(t, n):
-    """As `postfix logrotate` does: rename, and postlogd reopens on reload."""
-    os.rename(t.postfix.maillog, "%s.%d" % (t.postfix.maillog, n))
-    t.postfix.cmd("reload")
-
-
-def rotate_copytruncate(t, n):
-    """As logrotate's copytruncate, which loses what is written between
-    the copy and the truncation: the copy is taken again until the file
-    did not grow meanwhile, so that the log files hold every line."""
-    dst = "%s.%d" % (t.postfix.maillog, n)
-    with open(t.postfix.maillog, "r+b") as f:
-        while True:
-            data = f.read()
-            with open(dst, "wb") as out:
-                out.write(data)
-            if os.fstat(f.fileno()).st_size == len(data):
-                f.truncate(0)
-                return
-            f.seek(0)
-
-
-def test_sigkill_and_rotation_while_mail_flows_exactly_once(track):
-    t = track
-    n = 14
-    rcpts = {}
-    with t.sink.lock:
-        for i in range(n):
-            t.sink.answers["flow%d-b@%s" % (i, SINK_DOMAIN)] = \
-                "451 4.3.0 try again later"
-    sent = []
-    errors = []
-
-    def sender():
-        try:
-            for i in range(n):
-                rs = ["flow%d-a@%s" % (i, SINK_DOMAIN),
-                      "flow%d-b@%s" % (i, SINK_DOMAIN)]
-                jid = send(t, rs, subject="flow %d" % i)
-                rcpts[jid] = rs
-                sent.append(jid)
-                time.sleep(0.25)
-        except Exception as e:      # noqa: BLE001 (reported below)
-            errors.append(e)
-    th = threading.Thread(target=sender)
-    th.start()
-    steps = [("kill", 2), ("rename", 4), ("kill", 6), ("copytruncate", 8),
-             ("kill-rename", 10), ("kill", 12)]
-    rot = 0
-    for what, after in steps:
-        ch.wait_for(lambda: len(sent) >= after or errors, 60,
-                    "%d messages sent" % after, interval=0.05)
-        if what in ("kill", "kill-rename"):
-            kill_trackd(t)
-            if what == "kill-rename":
-                time.sleep(0.3)             # mail flows meanwhile
-                rot += 1
-                rotate_rename(t, rot)
-            time.sleep(0.3)
-            start_trackd(t)
-        elif what == "rename":
-            rot += 1
-            rotate_rename(t, rot)
-        else:
-            rot += 1
-            rotate_copytruncate(t, rot)
-    th.join(60)
-    assert not errors, errors
-    assert len(sent) == n
-    # the deferred half goes through at a later try
-    with t.sink.lock:
-        for i in range(n):
-            del t.sink.answers["flow%d-b@%s" % (i, SINK_DOMAIN)]
-    t.postfix.kick()
-    for jid in sent:
-        for r in rcpts[jid]:
-            wait_status(t, jid, r, "delivered", timeout=60)
-    # the log is quiet now: every line Postfix wrote has been read
-    want = outcome_lines(t)
-    got = {}
-    for jid in sent:
-        for email, r in rcpt_status(t, jid).items():
-            got[(jid, email)] = r["attempts"]
-    assert {k: v for k, v in want.items() if k[0] in rcpts} == got
-    assert any(v >= 2 for v in got.values())       # deferred ones counted
-    log = trackd_log(t)
-    assert "was rotated: following the new file" in log
-    assert "was rotated while stopped: reading" in log
-    assert "was truncated" in log
