@@ -42,6 +42,19 @@ def ext4(tmp_path):
 
 @pytest.fixture
 def relay(ext4, tmp_path):
+    yield from make_relay(ext4, tmp_path)
+
+
+@pytest.fixture
+def relay_slow_retry(ext4, tmp_path):
+    """Deferred jobs stay put for 10 s: nothing rewrites them (and so
+    frees or takes blocks) while the test fills the disk; the outage
+    guard's probes come every 10 s."""
+    yield from make_relay(ext4, tmp_path, backoff_initial="10s",
+                          backoff_max="10s")
+
+
+def make_relay(ext4, tmp_path, **conf):
     """The stack with its spool on the ext4, and trackd and hookd (when
     built) following a Postfix log and posting webhooks from it."""
     spool = str(ext4[1] / "spool")
@@ -51,8 +64,9 @@ def relay(ext4, tmp_path):
     with os.fdopen(fd, "w") as f:
         f.write("app http://127.0.0.1:9/hook whsec_%s\n" %
                 base64.b64encode(os.urandom(32)).decode())
-    s = Stack(workers=4, conf={"spool": spool, "postfix_log": str(log),
-                               "webhooks": str(hooks)})
+    conf.update({"spool": spool, "postfix_log": str(log),
+                 "webhooks": str(hooks)})
+    s = Stack(workers=4, conf=conf)
     s.spool = spool
     try:
         s.start(spoold=True)
@@ -157,7 +171,8 @@ def condition_lines(stack, word):
             if word in line and "delivered but not removed" not in line]
 
 
-def test_full_to_the_last_block(relay, ext4):
+def test_full_to_the_last_block(relay_slow_retry, ext4):
+    relay = relay_slow_retry
     first = [relay.send(dict(MSG, subject="before %d" % i)).json()["id"]
              for i in range(3)]
     wait_for(lambda: spool_quiet(relay) and len(delivered_ids(relay)) == 3,
@@ -166,7 +181,10 @@ def test_full_to_the_last_block(relay, ext4):
     control(relay, exit=75)
     waiting = [relay.send(dict(MSG, subject="waiting %d" % i)).json()["id"]
                for i in range(5)]
-    wait_for(lambda: tempfails(relay) >= 5, 20, "five deferrals")
+    wait_for(lambda: tempfails(relay) >= 5 and
+             not relay.jobs("processing") and
+             sorted(relay.jobs("pending")) == sorted(waiting), 20,
+             "five deferrals written")
     filler = fill(ext4[1])
     for i in range(8):
         r = relay.send(dict(MSG, subject="full %d" % i))
@@ -178,7 +196,7 @@ def test_full_to_the_last_block(relay, ext4):
     # Due again on a full disk: spoold cannot write a deferral; it keeps
     # every job, keeps running and says so once, not once per job.
     flush(relay)
-    wait_for(lambda: tempfails(relay) >= 7, 30, "retries on a full disk")
+    wait_for(lambda: tempfails(relay) >= 7, 40, "retries on a full disk")
     assert relay.procs["spoold"].poll() is None
     wait_for(lambda: sorted(relay.jobs("pending")) == sorted(waiting), 20,
              "every waiting job back in pending/")
