@@ -112,7 +112,8 @@ ev_append(char **buf, const char *key, const char *val, int escape)
  * The id of the event a producer names by key: the same key gives the same
  * id, so an event written again after a crash (the same line of Postfix's
  * log read again, the same job handed over again) is the same event, with
- * the same webhook-id.  The job's time, then 64 bits of SHA-256(key).
+ * the same webhook-id.  The job's time, then 64 bits of SHA-256 of the
+ * job id and the key.
  */
 static void
 ev_keyed_id(const char *job, const char *key, char id[SPOOL_ID_LEN + 1])
@@ -121,6 +122,7 @@ ev_keyed_id(const char *job, const char *key, char id[SPOOL_ID_LEN + 1])
 	uint8_t		md[SHA256_DIGEST_LENGTH];
 
 	SHA256Init(&ctx);
+	SHA256Update(&ctx, (const uint8_t *)job, strlen(job) + 1);
 	SHA256Update(&ctx, (const uint8_t *)key, strlen(key));
 	SHA256Final(md, &ctx);
 	memcpy(id, job, 14);			/* 13 hex digits and '-' */
