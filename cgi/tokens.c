@@ -142,38 +142,17 @@ tokens_add(struct tokens *t, struct caller *c)
 	return NULL;
 }
 
-static int
-tokens_read(FILE *fp, const char *path, struct tokens *t, char *err,
-    size_t errlen)
+static const char *
+tokens_line(char *line, void *arg)
 {
 	struct caller	 c;
-	char		*line = NULL, *p;
-	size_t		 cap = 0;
-	unsigned long	 lineno = 0;
 	const char	*why;
 
-	while (getline(&line, &cap, fp) != -1) {
-		lineno++;
-		if ((p = strchr(line, '#')) != NULL)
-			*p = '\0';
-		p = line + strspn(line, " \t\r\n");
-		if (*p == '\0')
-			continue;
-		p[strcspn(p, "\r\n")] = '\0';
-		if ((why = caller_parse(p, &c)) == NULL &&
-		    (why = tokens_add(t, &c)) == NULL)
-			continue;
-		caller_free(&c);
-		snprintf(err, errlen, "%s:%lu: %s", path, lineno, why);
-		free(line);
-		return -1;
-	}
-	free(line);
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	if ((why = caller_parse(line, &c)) == NULL &&
+	    (why = tokens_add(arg, &c)) == NULL)
+		return NULL;
+	caller_free(&c);
+	return why;
 }
 
 int
@@ -186,7 +165,7 @@ tokens_load(const char *path, struct tokens *t, char *err, size_t errlen)
 	t->ncallers = 0;
 	if ((fp = secretfile_open(path, err, errlen)) == NULL)
 		return -1;
-	rc = tokens_read(fp, path, t, err, errlen);
+	rc = secretfile_lines(fp, path, tokens_line, t, err, errlen);
 	fclose(fp);
 	if (rc == 0 && t->ncallers == 0) {
 		snprintf(err, errlen, "%s: no callers", path);

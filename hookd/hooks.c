@@ -164,49 +164,26 @@ hook_parse(char *line, struct hook *h)
 	return NULL;
 }
 
-static int
-hooks_read(FILE *fp, const char *path, struct hooks *hs, char *err,
-    size_t errlen)
+static const char *
+hooks_line(char *line, void *arg)
 {
+	struct hooks	*hs = arg;
 	struct hook	 h, *nv;
-	char		*line = NULL, *p;
-	size_t		 cap = 0;
-	unsigned long	 lineno = 0;
 	const char	*why;
 
-	while (getline(&line, &cap, fp) != -1) {
-		lineno++;
-		if ((p = strchr(line, '#')) != NULL)
-			*p = '\0';
-		p = line + strspn(line, " \t\r\n");
-		if (*p == '\0')
-			continue;
-		p[strcspn(p, "\r\n")] = '\0';
-		why = hook_parse(p, &h);
-		if (why == NULL && hooks_find(hs, h.name) != NULL)
-			why = "caller named twice";
-		if (why == NULL) {
-			if ((nv = reallocarray(hs->v, hs->n + 1, sizeof(*nv)))
-			    == NULL)
-				why = "out of memory";
-			else {
-				hs->v = nv;
-				hs->v[hs->n++] = h;
-			}
+	why = hook_parse(line, &h);
+	if (why == NULL && hooks_find(hs, h.name) != NULL)
+		why = "caller named twice";
+	if (why == NULL) {
+		if ((nv = reallocarray(hs->v, hs->n + 1, sizeof(*nv))) == NULL)
+			why = "out of memory";
+		else {
+			hs->v = nv;
+			hs->v[hs->n++] = h;
 		}
-		OPENSSL_cleanse(&h, sizeof(h));
-		if (why == NULL)
-			continue;
-		snprintf(err, errlen, "%s:%lu: %s", path, lineno, why);
-		free(line);
-		return -1;
 	}
-	free(line);
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	OPENSSL_cleanse(&h, sizeof(h));
+	return why;
 }
 
 int
@@ -219,7 +196,7 @@ hooks_load(const char *path, struct hooks *hs, char *err, size_t errlen)
 	hs->n = 0;
 	if ((fp = secretfile_open(path, err, errlen)) == NULL)
 		return -1;
-	rc = hooks_read(fp, path, hs, err, errlen);
+	rc = secretfile_lines(fp, path, hooks_line, hs, err, errlen);
 	fclose(fp);
 	if (rc == -1)
 		hooks_free(hs);

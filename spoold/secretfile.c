@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,4 +53,37 @@ secretfile_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	return fp;
+}
+
+int
+secretfile_lines(FILE *fp, const char *path,
+    const char *(*fn)(char *, void *), void *arg, char *err, size_t errlen)
+{
+	char		*line = NULL, *p;
+	size_t		 cap = 0;
+	unsigned long	 lineno = 0;
+	const char	*why = NULL;
+	int		 rc = 0;
+
+	while (why == NULL && getline(&line, &cap, fp) != -1) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		p = line + strspn(line, " \t\r\n");
+		if (*p == '\0')
+			continue;
+		p[strcspn(p, "\r\n")] = '\0';
+		why = fn(p, arg);
+	}
+	if (why != NULL) {
+		snprintf(err, errlen, "%s:%lu: %s", path, lineno, why);
+		rc = -1;
+	} else if (ferror(fp)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	return rc;
 }

@@ -12,5 +12,15 @@
 
 /* The open file, or NULL with "path: why" in err. */
 FILE	*secretfile_open(const char *path, char *err, size_t errlen);
+/*
+ * Reads fp line by line: '#' starts a comment, blank lines are skipped,
+ * and fn gets every other line without its leading blanks and line end.
+ * fn returns NULL, or why the line is wrong: then -1 with "path:N: why"
+ * in err.  -1 with "path: why" on a read error, else 0.  The line
+ * buffer is wiped before it is freed: it held secrets.
+ */
+int	 secretfile_lines(FILE *fp, const char *path,
+	    const char *(*fn)(char *line, void *arg), void *arg, char *err,
+	    size_t errlen);
 
 #endif
