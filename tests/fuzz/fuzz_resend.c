@@ -32,36 +32,6 @@ static const char *const codes[] = {
 };
 
 static void
-check_ascii(const char *s, size_t size)
-{
-	size_t	i;
-
-	FZ_CHECK(memchr(s, '\0', size) != NULL, "not NUL-terminated");
-	for (i = 0; s[i] != '\0'; i++)
-		FZ_CHECK(s[i] >= 0x20 && s[i] < 0x7f, "byte 0x%02x in an error",
-		    (unsigned char)s[i]);
-}
-
-static void
-check_refused(const struct mail *m, const struct req_error *e)
-{
-	static const struct mail	zero;
-	size_t				i;
-
-	FZ_CHECK(memcmp(m, &zero, sizeof(zero)) == 0, "mail not emptied");
-	FZ_CHECK(e->code != NULL, "no error code");
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (strcmp(e->code, codes[i]) == 0)
-			break;
-	FZ_CHECK(i < sizeof(codes) / sizeof(codes[0]), "undocumented code %s",
-	    e->code);
-	FZ_CHECK(e->status == (strcmp(e->code, "internal_error") == 0 ?
-	    500 : 400), "status %d for %s", e->status, e->code);
-	check_ascii(e->message, sizeof(e->message));
-	check_ascii(e->field, sizeof(e->field));
-}
-
-static void
 check_accepted(struct mail *m, time_t before)
 {
 	struct buf	 out;
@@ -113,7 +83,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		abort();
 	memcpy(body, data, len);
 	if (resend_parse(body, len, &lim, &m, &err) == -1) {
-		check_refused(&m, &err);
+		fz_check_refused(&m, &err, codes,
+		    sizeof(codes) / sizeof(codes[0]));
 		free(body);
 		return 0;
 	}

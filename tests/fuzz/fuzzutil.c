@@ -987,3 +987,33 @@ fz_build_and_check(struct mail *m, int flags)
 	buf_free(&text);
 	req_free(m);
 }
+
+static void
+check_ascii(const char *s, size_t size)
+{
+	size_t	i;
+
+	FZ_CHECK(memchr(s, '\0', size) != NULL, "not NUL-terminated");
+	for (i = 0; s[i] != '\0'; i++)
+		FZ_CHECK(s[i] >= 0x20 && s[i] < 0x7f, "byte 0x%02x in an error",
+		    (unsigned char)s[i]);
+}
+
+void
+fz_check_refused(const struct mail *m, const struct req_error *e,
+    const char *const *codes, size_t n)
+{
+	static const struct mail	zero;
+	size_t				i;
+
+	FZ_CHECK(memcmp(m, &zero, sizeof(zero)) == 0, "mail not emptied");
+	FZ_CHECK(e->code != NULL, "no error code");
+	for (i = 0; i < n; i++)
+		if (strcmp(e->code, codes[i]) == 0)
+			break;
+	FZ_CHECK(i < n, "undocumented code %s", e->code);
+	FZ_CHECK(e->status == (strcmp(e->code, "internal_error") == 0 ?
+	    500 : 400), "status %d for %s", e->status, e->code);
+	check_ascii(e->message, sizeof(e->message));
+	check_ascii(e->field, sizeof(e->field));
+}

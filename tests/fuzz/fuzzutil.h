@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "mail.h"
+#include "req.h"
 
 #define FZ_CHECK(cond, ...) do {					\
 	if (!(cond))							\
@@ -56,6 +57,13 @@ void	fz_check_message(const struct mail *m, const char *msgid,
  * html2text derives, if flags ask for it), then req_free(m).
  */
 void	fz_build_and_check(struct mail *m, int flags);
+
+/*
+ * A refused body: m left empty, e's code one of codes[0..n), status 400
+ * (500 for internal_error), message and field printable ASCII.
+ */
+void	fz_check_refused(const struct mail *m, const struct req_error *e,
+	    const char *const *codes, size_t n);
 
 /* The header of one line block, unfolded.  Names point into the block. */
 struct fz_hdr {
