@@ -23,45 +23,11 @@
 #include <cmocka.h>
 
 #include "spool.h"
-
-struct fx {
-	char		 dir[64];
-	struct spool	*sp;
-};
+#include "spoolfx.h"
 
 static const char *const rcpts[] = { "alice@Dest.test", "b@dest.test",
     "d@dest.test" };
 static const char msg[] = "From: a@example.com\nSubject: hi\n\nbody\n";
-
-static int
-setup(void **state)
-{
-	struct fx	*fx = calloc(1, sizeof(*fx));
-
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/unit_record.XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	strcat(fx->dir, "/spool");
-	fx->sp = spool_open(fx->dir);
-	assert_non_null(fx->sp);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx	*fx = *state;
-	char		 cmd[128], *slash;
-
-	spool_close(fx->sp);
-	slash = strrchr(fx->dir, '/');
-	*slash = '\0';
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
-}
 
 static void
 path_of(struct fx *fx, const char *sub, const char *name, char *out)
@@ -704,19 +670,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sent_record, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reply_cleaned, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_sent_record,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_outcomes,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_reply_cleaned,
+		    spoolfx_setup, spoolfx_teardown),
 		cmocka_unit_test_setup_teardown(test_outcome_before_record,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lookup_states, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_expire_qid, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_suppress, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_track, setup, teardown),
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_states,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_expire_qid,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_suppress,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_track,
+		    spoolfx_setup, spoolfx_teardown),
 		cmocka_unit_test(test_msg_state),
 		cmocka_unit_test(test_parse),
 	};

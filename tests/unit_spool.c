@@ -23,52 +23,10 @@
 #include <cmocka.h>
 
 #include "spool.h"
-
-struct fx {
-	char		 dir[64];
-	struct spool	*sp;
-};
+#include "spoolfx.h"
 
 static const char *const rcpts[] = { "to@example.org", "bcc@example.net" };
 static const char msg[] = "From: a@example.com\nSubject: hi\n\nbody\n";
-
-static int
-rm_rf(const char *path)
-{
-	char	cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	return system(cmd);
-}
-
-static int
-setup(void **state)
-{
-	struct fx	*fx = calloc(1, sizeof(*fx));
-
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/unit_spool.XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	strcat(fx->dir, "/spool");
-	fx->sp = spool_open(fx->dir);
-	assert_non_null(fx->sp);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx	*fx = *state;
-	char		*slash;
-
-	spool_close(fx->sp);
-	slash = strrchr(fx->dir, '/');
-	*slash = '\0';
-	rm_rf(fx->dir);
-	free(fx);
-	return 0;
-}
 
 static void
 env_fill(struct spool_env *env, const char *id)
@@ -741,25 +699,31 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_id),
-		cmocka_unit_test_setup_teardown(test_enqueue_read, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_format, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_enqueue_refuses, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_enqueue_threads, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_done, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_defer_fail, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ctl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_files, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_idem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_read,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_format,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_refuses,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_threads,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_health,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_done,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_defer_fail,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_recover,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_ctl,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_files,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_idem,
+		    spoolfx_setup, spoolfx_teardown),
 		cmocka_unit_test(test_parse_memory),
-		cmocka_unit_test_setup_teardown(test_not_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_files,
+		    spoolfx_setup, spoolfx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

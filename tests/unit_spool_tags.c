@@ -20,45 +20,13 @@
 #include <cmocka.h>
 
 #include "spool.h"
-
-struct fx {
-	char		 dir[64];
-	struct spool	*sp;
-};
+#include "spoolfx.h"
 
 static const char *const rcpts[] = { "to@example.org" };
 static const char msg[] = "From: a@example.com\nSubject: hi\n\nbody\n";
 static const struct spool_tag tags[] = {
 	{ "category", "confirm_email" }, { "A-1_b", "x" }
 };
-
-static int
-setup(void **state)
-{
-	struct fx	*fx = calloc(1, sizeof(*fx));
-
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/unit_spool_tags.XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	strcat(fx->dir, "/spool");
-	assert_non_null(fx->sp = spool_open(fx->dir));
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx	*fx = *state;
-	char		 cmd[128];
-
-	spool_close(fx->sp);
-	*strrchr(fx->dir, '/') = '\0';
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
-}
 
 static void
 env_fill(struct spool_env *env, const char *id)
@@ -291,19 +259,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_tags_round_trip, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_tags_refused, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_tags_round_trip,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_tags_refused,
+		    spoolfx_setup, spoolfx_teardown),
 		cmocka_unit_test(test_tag_lines_parsed),
-		cmocka_unit_test_setup_teardown(test_enqueue_at, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_idem_try, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_reschedule_cancel, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_at,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_idem_try,
+		    spoolfx_setup, spoolfx_teardown),
+		cmocka_unit_test_setup_teardown(test_reschedule_cancel,
+		    spoolfx_setup, spoolfx_teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_oldest_due_counts_from_the_due_time, setup, teardown),
+		    test_oldest_due_counts_from_the_due_time, spoolfx_setup,
+		    spoolfx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
