@@ -149,6 +149,7 @@ tests/unit_%: tests/unit_%.o $(CGI_LIB) $(SPOOL_LIB)
 	$(LINK) $(CMOCKA_LIBS)
 tests/unit_trackd_parse: $(TRACK_LIB)
 tests/unit_spool tests/unit_record tests/unit_spool_tags: tests/spoolfx.o
+tests/unit_spool_addr: tests/spoolfx.o
 tests/unit_hookd: $(HOOK_LIB)
 tests/unit_hookd: LDLIBS += $(HOOK_PKG_LIBS)
 

@@ -344,14 +344,16 @@ resend_dispatch(struct worker *w, const char *method, const char *path)
 		return;
 	}
 	if (is_cancel ? strcmp(method, "POST") != 0 :
-	    strcmp(method, "PATCH") != 0) {
-		not_allowed(w, is_cancel ? "POST" : "PATCH");
+	    strcmp(method, "PATCH") != 0 && strcmp(method, "GET") != 0) {
+		not_allowed(w, is_cancel ? "POST" : "GET, PATCH");
 		return;
 	}
 	if ((c = send_authorize(w, &emails_api)) == NULL)
 		return;
 	if (is_cancel)
 		cancel(w, c, id);
+	else if (strcmp(method, "GET") == 0)
+		emails_get(w, c, id);
 	else
 		reschedule(w, c, id);
 }

@@ -7,6 +7,7 @@
 
 struct worker;
 struct send_err;
+struct caller;
 
 /* Routes a request whose path is /emails or below it. */
 void	resend_dispatch(struct worker *, const char *method, const char *path);
@@ -19,5 +20,8 @@ int	resend_error(struct worker *, const struct send_err *e);
 /* {"statusCode":status,"name":name,"message":"field: message"}. */
 void	resend_reply_error(struct worker *, int status, const char *name,
 	    const char *field, const char *message, const char *extra);
+
+/* GET /emails/{id} for the caller c (emails_get.c); id is valid. */
+void	emails_get(struct worker *, const struct caller *c, const char *id);
 
 #endif

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "jobaddr.h"
 #include "log.h"
 #include "mail.h"
 #include "mime.h"
@@ -261,6 +262,7 @@ enqueue(struct worker *w, const struct send_api *api,
 {
 	const struct relay	*r = w->relay;
 	struct spool_env	 env;
+	struct jobaddr		 ja = { NULL, 0 };
 	char			 msgid[SPOOL_ID_LEN + 1 + sizeof(r->cfg.message_id_domain)];
 	const char		**rcpt;
 	size_t			 nrcpt;
@@ -290,6 +292,10 @@ enqueue(struct worker *w, const struct send_api *api,
 	env.tags = (const struct spool_tag *)m->tags;
 	env.ntags = m->ntags;
 	env.scheduled = m->scheduled_at > now ? m->scheduled_at : 0;
+	if (jobaddr_fill(&ja, m, &env) == -1) {
+		failed(w, api, ERR_INTERNAL_ERROR, "out of memory", NULL);
+		goto done;
+	}
 	if (spool_enqueue_at(r->spool, &env, w->msg.data, w->msg.len,
 	    m->scheduled_at > now ? m->scheduled_at : 0) == -1) {
 		log_warn("job=%s caller=%s enqueue", w->id, c->name);
@@ -309,6 +315,7 @@ enqueue(struct worker *w, const struct send_api *api,
 	    m->scheduled_at > now ? (long long)m->scheduled_at : 0LL);
 	rc = 0;
 done:
+	jobaddr_free(&ja);
 	free(rcpt);
 	return rc;
 }

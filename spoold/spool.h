@@ -112,21 +112,32 @@
  *	sender <envelope sender>
  *	rcpt <addr>		one line per recipient, Bcc included
  *	subject <UTF-8 subject>
+ *	from <From, escaped>	optional: the From as given, "Name <a@b>"
+ *				or "a@b"
+ *	to <address, escaped>	optional, one line per To address as given
+ *	cc, bcc, reply-to <address, escaped>
+ *				the same for Cc, Bcc and Reply-To
  *	tag <name> <value>	optional, one line per tag (POST /emails)
  *	scheduled <unix>	optional: the time the caller asked for
  *	attempts <n>
  *	error <last error, escaped>	optional
  *
  * Header values never hold CR, LF or NUL; error escapes "\\", control bytes
- * and bytes >= 0x7f as \\, \n, \r, \t, \xHH.  A tag's name and value
+ * and bytes >= 0x7f as \\, \n, \r, \t, \xHH; from, to, cc, bcc and
+ * reply-to are escaped as error is.  They are the addressing the API
+ * shows (GET /emails/{id}); rcpt is the envelope.  A job written before
+ * they existed has no from line: it shows sender as its From and its rcpt
+ * lines as its To (env.from NULL).  A tag's name and value
  * are 1 to SPOOL_TAG_MAX of A-Z a-z 0-9 _ -; tags are kept with the job for
  * status, webhooks and metrics, never written into the message.
  *
  * Record file sent/<id> (no message body, no empty line):
  *
  *	mail-relay-sent 1
- *	id, created, caller, message-id, sender, rcpt..., subject
- *				as in the job file
+ *	id, created, caller, message-id, sender, rcpt..., subject,
+ *	from, to..., cc..., bcc..., reply-to..., tag..., scheduled
+ *				as in the job file (the optional ones
+ *				only when the job has them)
  *	attempts <n>		hand-over attempts, the successful one included
  *	sent <unix seconds>	hand-over time; 0 while only trackd has
  *				written the record (see spool_record_outcome)
@@ -222,6 +233,19 @@ struct spool_tag {
 /* 1 when s is a valid tag name or value. */
 int		 spool_tag_valid(const char *s);
 
+/* The visible addressing of a job (as given): To, Cc, Bcc, Reply-To. */
+enum spool_addr_kind {
+	SPOOL_ADDR_TO,
+	SPOOL_ADDR_CC,
+	SPOOL_ADDR_BCC,
+	SPOOL_ADDR_REPLY_TO,
+	SPOOL_NADDR
+};
+struct spool_addrs {
+	const char *const	*v;	/* "Name <a@b>" or "a@b" */
+	size_t			 n;
+};
+
 /* What a job records besides the message. */
 struct spool_env {
 	const char		*id;
@@ -235,6 +259,9 @@ struct spool_env {
 	const struct spool_tag	*tags;
 	size_t			 ntags;
 	time_t			 scheduled;	/* asked-for due time, 0: none */
+	/* The From as given; NULL: not kept (a job older than the line). */
+	const char		*from;
+	struct spool_addrs	 addr[SPOOL_NADDR];	/* with from only */
 };
 
 /*
@@ -306,6 +333,7 @@ struct spool_job {
 	char		*hdr;		/* storage */
 	const char	**rcptv;
 	struct spool_tag *tagv;
+	const char	**addrv;	/* every address line */
 };
 int		 spool_read(struct spool *, int state, const char *id,
 		    struct spool_job *);
@@ -467,6 +495,8 @@ struct spool_record {
 	/* storage */
 	char		 *buf;
 	const char	**rcptp;
+	struct spool_tag *tagv;
+	const char	**addrv;
 };
 
 /*

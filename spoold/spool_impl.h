@@ -12,6 +12,8 @@
  *			outcomes, expiry, the message state
  *	spool_track.c	the queue id map, trackd's lock and position
  *	spool_suppress.c the suppression list
+ *	spool_env.c	the addressing, tag and scheduled lines of jobs
+ *			and records: their writer and line parser
  */
 #ifndef SPOOL_IMPL_H
 #define SPOOL_IMPL_H
@@ -88,5 +90,28 @@ int	 spool_tmp_write_as(struct spool *, const char *name,
 /* Rewrites job into tmp/<id> with attempts, error and mtime. */
 int	 spool_rewrite_tmp(struct spool *, const struct spool_job *,
 	    int attempts, const char *error, time_t mtime);
+
+/*
+ * The optional lines of env a job and a record share (from, to, cc, bcc,
+ * reply-to, tag, scheduled), as text to add to a header; free it after.
+ * NULL + errno: EINVAL for a value with CR or LF, an empty address, an
+ * address without from, a bad tag.
+ */
+char	*spool_env_lines(const struct spool_env *);
+/* Parsing them: init counts hdr's lines and allocates their storage
+ * (*addrv, *tagv: the caller frees both, also after a failure) and points
+ * env at it; line takes one "key value" line: 1 if it was one of these,
+ * 0 if not, -1 + EBADMSG (ENOMEM); end checks what needs all lines. */
+struct spool_envp {
+	struct spool_env	 *env;
+	const char		**addrv;
+	struct spool_tag	 *tagv;
+	size_t			  base[SPOOL_NADDR];
+	unsigned		  seen;
+};
+int	 spool_envp_init(struct spool_envp *, struct spool_env *,
+	    const char *hdr, const char ***addrv, struct spool_tag **tagv);
+int	 spool_envp_line(struct spool_envp *, const char *key, char *val);
+int	 spool_envp_end(struct spool_envp *);
 
 #endif

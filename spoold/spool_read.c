@@ -95,38 +95,17 @@ parse_num(const char *s, long long max, long long *out)
 	return errstr == NULL ? 0 : -1;
 }
 
-/* "name value" of a tag line; a name may appear once. */
-static int
-parse_tag(struct spool_job *job, char *val)
-{
-	struct spool_tag	*t = &job->tagv[job->env.ntags];
-	char			*v;
-	size_t			 i;
-
-	if ((v = strchr(val, ' ')) == NULL)
-		return bad_job();
-	*v++ = '\0';
-	if (!spool_tag_valid(val) || !spool_tag_valid(v))
-		return bad_job();
-	for (i = 0; i < job->env.ntags; i++)
-		if (strcmp(job->tagv[i].name, val) == 0)
-			return bad_job();
-	t->name = val;
-	t->value = v;
-	job->env.ntags++;
-	return 0;
-}
-
 /* One "key value" line into job; seen tracks keys that may appear once. */
 static int
-parse_line(struct spool_job *job, char *line, unsigned *seen)
+parse_line(struct spool_job *job, struct spool_envp *ep, char *line,
+    unsigned *seen)
 {
 	static const char *const keys[] = { "id", "created", "caller",
-	    "message-id", "sender", "subject", "attempts", "error",
-	    "scheduled" };
+	    "message-id", "sender", "subject", "attempts", "error" };
 	char		*val;
 	long long	 n;
 	unsigned	 k;
+	int		 r;
 
 	if ((val = strchr(line, ' ')) == NULL)
 		return bad_job();
@@ -137,8 +116,8 @@ parse_line(struct spool_job *job, char *line, unsigned *seen)
 		job->rcptv[job->env.nrcpt++] = val;
 		return 0;
 	}
-	if (strcmp(line, "tag") == 0)
-		return parse_tag(job, val);
+	if ((r = spool_envp_line(ep, line, val)) != 0)
+		return r == 1 ? 0 : -1;
 	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
 		if (strcmp(line, keys[k]) == 0)
 			break;
@@ -170,42 +149,39 @@ parse_line(struct spool_job *job, char *line, unsigned *seen)
 			return bad_job();
 		job->error = val;
 		break;
-	case 8:
-		if (parse_num(val, LLONG_MAX, &n) == -1 || n == 0)
-			return bad_job();
-		job->env.scheduled = (time_t)n;
-		break;
 	}
 	return 0;
 }
 
-#define REQUIRED_KEYS	0x7fU	/* all but error and scheduled */
+#define REQUIRED_KEYS	0x7fU	/* all but error */
 
 static int
 parse_header(struct spool_job *job)
 {
+	struct spool_envp ep;
 	char		*p, *nl;
-	size_t		 nrcpt = 0, ntags = 0;
+	size_t		 nrcpt = 0;
 	unsigned	 seen = 0;
 
 	if (strncmp(job->hdr, "mail-relay-job 1\n", 17) != 0)
 		return bad_job();
 	for (p = job->hdr; (p = strstr(p, "\nrcpt ")) != NULL; p++)
 		nrcpt++;
-	for (p = job->hdr; (p = strstr(p, "\ntag ")) != NULL; p++)
-		ntags++;
 	if ((job->rcptv = calloc(nrcpt + 1, sizeof(char *))) == NULL ||
-	    (job->tagv = calloc(ntags + 1, sizeof(*job->tagv))) == NULL)
+	    spool_envp_init(&ep, &job->env, job->hdr, &job->addrv,
+	    &job->tagv) == -1)
 		return -1;
 	job->env.rcpt = job->rcptv;
-	job->env.tags = job->tagv;
 	for (p = job->hdr + 17; *p != '\0'; p = nl + 1) {
 		if ((nl = strchr(p, '\n')) == NULL)
 			return bad_job();
 		*nl = '\0';
-		if (strchr(p, '\r') != NULL || parse_line(job, p, &seen) == -1)
+		if (strchr(p, '\r') != NULL ||
+		    parse_line(job, &ep, p, &seen) == -1)
 			return bad_job();
 	}
+	if (spool_envp_end(&ep) == -1)
+		return -1;
 	if ((seen & REQUIRED_KEYS) != REQUIRED_KEYS || job->env.nrcpt == 0 ||
 	    *job->env.caller == '\0' || *job->env.message_id == '\0')
 		return bad_job();
@@ -283,9 +259,11 @@ spool_job_free(struct spool_job *job)
 	free(job->hdr);
 	free(job->rcptv);
 	free(job->tagv);
+	free(job->addrv);
 	job->fd = -1;
 	job->hdr = NULL;
 	job->rcptv = NULL;
 	job->tagv = NULL;
+	job->addrv = NULL;
 	errno = saved;
 }

@@ -265,17 +265,21 @@ parse_outcome(struct spool_record *rec, char *line, unsigned char *seen)
 
 /* One "key value" line; seen tracks the keys that appear once. */
 static int
-parse_line(struct spool_record *rec, char *line, unsigned *seen)
+parse_line(struct spool_record *rec, struct spool_envp *ep, char *line,
+    unsigned *seen)
 {
 	static const char *const keys[] = { "id", "created", "caller",
 	    "message-id", "sender", "subject", "attempts", "sent", "seq" };
 	char		*val;
 	long long	 n;
 	unsigned	 k;
+	int		 r;
 
 	if ((val = strchr(line, ' ')) == NULL)
 		return bad_record();
 	*val++ = '\0';
+	if ((r = spool_envp_line(ep, line, val)) != 0)
+		return r == 1 ? 0 : bad_record();
 	if (strcmp(line, "queue-id") == 0) {
 		if (!spool_qid_valid(val))
 			return bad_record();
@@ -337,6 +341,7 @@ count_key(const char *buf, const char *nlkey)
 static int
 parse_body(struct spool_record *rec)
 {
+	struct spool_envp ep;
 	unsigned char	 *seen = NULL;
 	unsigned	  keys = 0;
 	char		 *p, *nl, **outv = NULL;
@@ -351,7 +356,9 @@ parse_body(struct spool_record *rec)
 	    (rec->rcptv = calloc(nrcpt, sizeof(*rec->rcptv))) == NULL ||
 	    (rec->qidv = calloc(nqid + 1, sizeof(char *))) == NULL ||
 	    (outv = calloc(nout + 1, sizeof(char *))) == NULL ||
-	    (seen = calloc(nrcpt, 1)) == NULL)
+	    (seen = calloc(nrcpt, 1)) == NULL ||
+	    spool_envp_init(&ep, &rec->env, rec->buf, &rec->addrv,
+	    &rec->tagv) == -1)
 		goto fail;
 	rec->env.rcpt = rec->rcptp;
 	/* Pass 1: every line but outcome; rcpt lines in order. */
@@ -368,10 +375,11 @@ parse_body(struct spool_record *rec)
 			if (no == nout)
 				goto bad;
 			outv[no++] = p + 8;
-		} else if (parse_line(rec, p, &keys) == -1)
+		} else if (parse_line(rec, &ep, p, &keys) == -1)
 			goto fail;
 	}
-	if ((keys & REQUIRED_KEYS) != REQUIRED_KEYS ||
+	if (spool_envp_end(&ep) == -1 ||
+	    (keys & REQUIRED_KEYS) != REQUIRED_KEYS ||
 	    rec->env.nrcpt != nrcpt || *rec->env.caller == '\0' ||
 	    *rec->env.message_id == '\0')
 		goto bad;
@@ -413,10 +421,14 @@ spool_record_free(struct spool_record *rec)
 	free(rec->rcptp);
 	free(rec->rcptv);
 	free(rec->qidv);
+	free(rec->tagv);
+	free(rec->addrv);
 	rec->buf = NULL;
 	rec->rcptp = NULL;
 	rec->rcptv = NULL;
 	rec->qidv = NULL;
+	rec->tagv = NULL;
+	rec->addrv = NULL;
 	rec->env.nrcpt = rec->nqid = 0;
 	errno = saved;
 }
@@ -504,7 +516,9 @@ static int
 format_lines(FILE *f, const struct spool_record *rec)
 {
 	const struct spool_rcpt	*r;
+	char			*lines;
 	size_t			 i;
+	int			 rc;
 
 	if (fputs(RECORD_MAGIC, f) == EOF || put_kv(f, "id", rec->id) == -1 ||
 	    fprintf(f, "created %lld\n", (long long)rec->env.created) < 0 ||
@@ -516,6 +530,11 @@ format_lines(FILE *f, const struct spool_record *rec)
 		if (put_kv(f, "rcpt", rec->rcptv[i].email) == -1)
 			return -1;
 	if (put_kv(f, "subject", rec->env.subject) == -1 ||
+	    (lines = spool_env_lines(&rec->env)) == NULL)
+		return -1;
+	rc = fputs(lines, f) == EOF ? -1 : 0;
+	free(lines);
+	if (rc == -1 ||
 	    fprintf(f, "attempts %d\nsent %lld\nseq %llu\n", rec->attempts,
 	    (long long)rec->sent, rec->seq) < 0)
 		return -1;
@@ -674,8 +693,12 @@ record_take_job(struct spool_record *rec, struct spool_job *job)
 	rec->next = job->next;
 	rec->buf = job->hdr;
 	rec->rcptp = job->rcptv;
+	rec->tagv = job->tagv;
+	rec->addrv = job->addrv;
 	job->hdr = NULL;
 	job->rcptv = NULL;
+	job->tagv = NULL;
+	job->addrv = NULL;
 	return 0;
 }
 

@@ -133,8 +133,10 @@ static int
 env_header(struct sbuf *b, const struct spool_env *env, int attempts,
     const char *error)
 {
-	char	num[32];
-	size_t	i;
+	char	 num[32];
+	char	*lines;
+	size_t	 i;
+	int	 r;
 
 	if (env->nrcpt == 0 || env->caller == NULL || *env->caller == '\0' ||
 	    env->message_id == NULL || *env->message_id == '\0') {
@@ -160,20 +162,11 @@ env_header(struct sbuf *b, const struct spool_env *env, int attempts,
 	}
 	if (sbuf_kv(b, "subject", env->subject) == -1)
 		return -1;
-	for (i = 0; i < env->ntags; i++) {
-		if (!spool_tag_valid(env->tags[i].name) ||
-		    !spool_tag_valid(env->tags[i].value)) {
-			errno = EINVAL;
-			return -1;
-		}
-		if (sbuf_add(b, "tag ", 4) == -1 ||
-		    sbuf_add(b, env->tags[i].name,
-		    strlen(env->tags[i].name)) == -1 ||
-		    sbuf_kv(b, "", env->tags[i].value) == -1)
-			return -1;
-	}
-	(void)snprintf(num, sizeof(num), "%lld", (long long)env->scheduled);
-	if (env->scheduled > 0 && sbuf_kv(b, "scheduled", num) == -1)
+	if ((lines = spool_env_lines(env)) == NULL)
+		return -1;
+	r = sbuf_add(b, lines, strlen(lines));
+	free(lines);
+	if (r == -1)
 		return -1;
 	(void)snprintf(num, sizeof(num), "%d", attempts);
 	if (sbuf_kv(b, "attempts", num) == -1)

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import datetime
 
 import pytest
 
@@ -250,3 +251,49 @@ def test_update_and_cancel_a_scheduled_email(relay):
                 key=relay.other_token)
     assert r["error"]["name"] == "not_found" and r["error"]["statusCode"] \
         == 404
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def test_get_returns_what_send_was_given(relay):
+    due = int(time.time()) + 3600
+    at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(due))
+    payload = dict(EMAIL, scheduledAt=at)
+    sent = sdk_one(relay, {"op": "send", "payload": payload})
+    assert sent["error"] is None, sent
+    jid = sent["data"]["id"]
+    now = sdk_one(relay, {"op": "send", "payload": dict(EMAIL,
+                                                        attachments=[])})
+    nid = now["data"]["id"]
+    delivered(relay, nid)
+    wait_for(lambda: nid in relay.jobs("sent"), what="the record")
+    got, handed, foreign = run_sdk(relay, [
+        {"op": "get", "id": jid}, {"op": "get", "id": nid},
+        {"op": "get", "id": jid, "key": relay.other_token}])
+    assert got["error"] is None, got
+    d = got["data"]
+    assert d["object"] == "email" and d["id"] == jid
+    assert d["from"] == EMAIL["from"]
+    assert d["to"] == as_list(EMAIL["to"])
+    assert d["cc"] == as_list(EMAIL["cc"])
+    assert d["bcc"] == as_list(EMAIL["bcc"])
+    assert d["reply_to"] == as_list(EMAIL["replyTo"])
+    assert d["subject"] == EMAIL["subject"]
+    assert d["tags"] == EMAIL["tags"]
+    assert d["last_event"] == "scheduled"
+    # The same instant, in Resend's form (ISO 8601, +00:00).
+    assert datetime.fromisoformat(d["scheduled_at"]).timestamp() == due
+    assert abs(datetime.fromisoformat(d["created_at"]).timestamp() -
+               time.time()) < 120
+    assert d["html"] is None and d["text"] is None
+    assert d["message_id"] == "<%s@relay.test>" % jid
+    # Handed to the stand-in sendmail: sent, the record keeps the rest.
+    assert handed["error"] is None, handed
+    h = handed["data"]
+    assert h["last_event"] == "sent" and h["scheduled_at"] is None
+    assert h["bcc"] == as_list(EMAIL["bcc"]) and h["tags"] == EMAIL["tags"]
+    assert foreign["data"] is None
+    assert foreign["error"]["name"] == "not_found"
+    assert foreign["error"]["statusCode"] == 404

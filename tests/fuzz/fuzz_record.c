@@ -84,7 +84,7 @@ check_record(const struct spool_record *r)
 static void
 same_except_first(const struct spool_record *a, const struct spool_record *b)
 {
-	size_t	i;
+	size_t	i, k;
 
 	FZ_CHECK(a->env.created == b->env.created && a->sent == b->sent &&
 	    a->attempts == b->attempts &&
@@ -92,7 +92,18 @@ same_except_first(const struct spool_record *a, const struct spool_record *b)
 	    strcmp(a->env.message_id, b->env.message_id) == 0 &&
 	    strcmp(a->env.sender, b->env.sender) == 0 &&
 	    strcmp(a->env.subject, b->env.subject) == 0 &&
-	    a->env.nrcpt == b->env.nrcpt, "envelope changed by an outcome");
+	    a->env.nrcpt == b->env.nrcpt && a->env.ntags == b->env.ntags &&
+	    a->env.scheduled == b->env.scheduled &&
+	    (a->env.from == NULL) == (b->env.from == NULL) &&
+	    (a->env.from == NULL || strcmp(a->env.from, b->env.from) == 0),
+	    "envelope changed by an outcome");
+	for (k = 0; k < SPOOL_NADDR; k++) {
+		FZ_CHECK(a->env.addr[k].n == b->env.addr[k].n,
+		    "list %zu changed", k);
+		for (i = 0; i < a->env.addr[k].n; i++)
+			FZ_CHECK(strcmp(a->env.addr[k].v[i],
+			    b->env.addr[k].v[i]) == 0, "address %zu changed", i);
+	}
 	for (i = 0; i < a->env.nrcpt; i++) {
 		FZ_CHECK(strcmp(a->rcptv[i].email, b->rcptv[i].email) == 0,
 		    "rcpt %zu changed", i);

@@ -4,7 +4,8 @@
  * one), then read with spool_read().
  *
  * Refused: errno EBADMSG (or ENOMEM), nothing left open or allocated.
- * Accepted: the envelope is complete and header-safe, and the job goes
+ * Accepted: the envelope is complete and header-safe (the from, to, cc,
+ * bcc and reply-to values too, never empty, none without from), and the job goes
  * through the way spoold would handle a deferral (claim, spool_defer with
  * an error text made of the message bytes, read again): the envelope and
  * message come back byte for byte, attempts + 1, the error text intact
@@ -70,7 +71,7 @@ empty_dir(const char *state)
 static void
 check_env(const struct spool_job *j)
 {
-	size_t	i;
+	size_t	i, k;
 
 	FZ_CHECK(strcmp(j->id, ID) == 0 && j->env.id != NULL &&
 	    strcmp(j->env.id, ID) == 0, "id");
@@ -82,6 +83,16 @@ check_env(const struct spool_job *j)
 		    strpbrk(j->env.rcpt[i], "\r\n") == NULL, "rcpt %zu", i);
 	FZ_CHECK(strpbrk(j->env.sender, "\r\n") == NULL &&
 	    strpbrk(j->env.subject, "\r\n") == NULL, "CR or LF in a value");
+	for (k = 0; k < SPOOL_NADDR; k++) {
+		FZ_CHECK(j->env.addr[k].n == 0 || j->env.from != NULL,
+		    "addresses without from");
+		for (i = 0; i < j->env.addr[k].n; i++)
+			FZ_CHECK(j->env.addr[k].v[i][0] != '\0' &&
+			    strpbrk(j->env.addr[k].v[i], "\r\n") == NULL,
+			    "address %zu of list %zu", i, k);
+	}
+	FZ_CHECK(j->env.from == NULL || (*j->env.from != '\0' &&
+	    strpbrk(j->env.from, "\r\n") == NULL), "from");
 	FZ_CHECK(j->attempts >= 0 && j->msg_off <= j->size && j->fd >= 0,
 	    "attempts %d msg_off %lld", j->attempts, (long long)j->msg_off);
 }
@@ -89,7 +100,7 @@ check_env(const struct spool_job *j)
 static void
 same_env(const struct spool_job *a, const struct spool_job *b)
 {
-	size_t	i;
+	size_t	i, k;
 
 	FZ_CHECK(a->env.created == b->env.created &&
 	    strcmp(a->env.caller, b->env.caller) == 0 &&
@@ -100,6 +111,16 @@ same_env(const struct spool_job *a, const struct spool_job *b)
 	for (i = 0; i < a->env.nrcpt; i++)
 		FZ_CHECK(strcmp(a->env.rcpt[i], b->env.rcpt[i]) == 0,
 		    "rcpt %zu changed", i);
+	FZ_CHECK((a->env.from == NULL) == (b->env.from == NULL) &&
+	    (a->env.from == NULL || strcmp(a->env.from, b->env.from) == 0),
+	    "from changed by the rewrite");
+	for (k = 0; k < SPOOL_NADDR; k++) {
+		FZ_CHECK(a->env.addr[k].n == b->env.addr[k].n,
+		    "list %zu changed", k);
+		for (i = 0; i < a->env.addr[k].n; i++)
+			FZ_CHECK(strcmp(a->env.addr[k].v[i],
+			    b->env.addr[k].v[i]) == 0, "address %zu changed", i);
+	}
 }
 
 static void
@@ -149,7 +170,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	put_file(data, len);
 	if (spool_read(sp, SPOOL_PENDING, ID, &job) == -1) {
 		FZ_CHECK(errno == EBADMSG || errno == ENOMEM, "errno %d", errno);
-		FZ_CHECK(job.fd == -1 && job.hdr == NULL && job.rcptv == NULL,
+		FZ_CHECK(job.fd == -1 && job.hdr == NULL && job.rcptv == NULL &&
+		    job.addrv == NULL && job.tagv == NULL,
 		    "job not freed");
 	} else {
 		check_env(&job);
