@@ -399,7 +399,8 @@ $(kv foreign_us) us CPU per line; the writer alone $(kv writer_lps) lines/s"
 	row "trackd recording relay outcomes" "$(kv record_lps)" - - \
 	    "$(( $(kv record_jobs) - ${BENCH_TRACK_JOBS:-1000} ))" \
 	    "$(mb "$(kv rss_kb)")" "lines/s; $(kv record_mps) messages/s \
-(link + outcome: 3 durable spool writes each); $(kv record_us) us CPU per line"
+(link + outcome: 2 spool writes each, one syncfs per position save), all \
+durable after $(kv record_durable_secs) s; $(kv record_us) us CPU per line"
 fi
 
 # ---- drain ----------------------------------------------------------------

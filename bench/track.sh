@@ -11,8 +11,11 @@
 #              nothing is recorded: the parse and follow path alone.
 #   record_*   the same for BENCH_TRACK_JOBS messages (default 1,000) that
 #              are the relay's: per message the cleanup link, one delivery
-#              line and qmgr's removed; each link and each outcome is a
-#              durable spool write (tmp, fsync, rename, fsync).
+#              line and qmgr's removed; each link and each outcome a spool
+#              write through tmp/ and a rename, made durable by one
+#              syncfs before each position save (at most one a second).
+#              record_durable_secs: from the first write until track.pos
+#              covers the last line (so every record before it is durable).
 #   *_lps lines/s from the first write to the last line handled (the last
 #   line is a relay link, whose log line marks the end); *_us CPU
 #   microseconds trackd spent per line (/proc/PID/schedstat); rss_kb
@@ -28,6 +31,17 @@ mkdir -p "$d" || exit 1
 cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 now() { date +%s.%N; }
+
+# Waits (up to 120 s) for track.pos to cover the whole log.
+wait_pos() {
+	i=0
+	until [ "$(sed -n 's/^offset //p' "$d/spool/track.pos" 2>/dev/null)" = \
+	    "$(wc -c < "$d/mail.log")" ]; do
+		i=$((i + 1))
+		[ $i -gt 12000 ] && return 1
+		sleep 0.01
+	done
+}
 
 # Waits (up to 120 s) for trackd to log the link of queue id $1.
 wait_link() {
@@ -102,6 +116,8 @@ marker 4FFFFFFFFF2
 wait_link 4FFFFFFFFF2 || { echo "error=trackd did not finish the records"; exit 1; }
 t1=$(now)
 c1=$(cpu_ns $tpid)
+wait_pos || { echo "error=trackd did not save its position"; exit 1; }
+t2=$(now)
 secs=$(elapsed "$t0" "$t1")
 nrec=$(grep -c ' status=delivered ' "$d/trackd.log")
 echo "record_lines=$rl"
@@ -109,6 +125,7 @@ echo "record_jobs=$nrec"
 echo "record_secs=$secs"
 echo "record_lps=$(awk -v n="$rl" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')"
 echo "record_mps=$(awk -v n="$nrec" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')"
+echo "record_durable_secs=$(elapsed "$t0" "$t2")"
 echo "record_us=$(awk -v n="$rl" -v c="$((c1 - c0))" 'BEGIN { printf "%.2f", c / n / 1000 }')"
 echo "rss_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$tpid/status")"
 echo "anon_kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$tpid/status")"

@@ -172,7 +172,10 @@
  * track.pos: "mail-relay-track 1\ndev <n>\nino <n>\noffset <n>\nseq <n>\n".
  * Every one of these files is written to tmp/ under a name that is not a
  * job id, fsynced, renamed into place, and its directory fsynced; only
- * spool_sent leaves both syncs to spool_sync (one syncfs, see there).
+ * spool_sent, spool_record_outcome, spool_qid_put and spool_event_outcome
+ * leave both syncs to spool_sync (one syncfs, see there): spoold's
+ * records, and what trackd writes from a log line, which it reads again
+ * after a crash (it calls spool_sync before it saves its position).
  */
 #ifndef SPOOL_H
 #define SPOOL_H
@@ -386,9 +389,10 @@ int		 spool_fail(struct spool *, const struct spool_job *,
 /* An unreadable job: rename processing/<id> into failed/ as it is. */
 int		 spool_fail_raw(struct spool *, const char *id);
 /*
- * syncfs(2) if spool_sent wrote records since the last call (which covers
- * spool_done's unlinks too), else fsync processing/ if spool_done left it
- * unsynced.
+ * syncfs(2) if a lazy write (spool_sent, spool_record_outcome,
+ * spool_qid_put, spool_event_outcome) was made since the last call (which
+ * covers spool_done's unlinks too), else fsync processing/ if spool_done
+ * left it unsynced.  spool_close calls it.
  */
 int		 spool_sync(struct spool *);
 /*
@@ -536,7 +540,9 @@ int		 spool_record_lookup(struct spool *, const char *id,
 void		 spool_record_free(struct spool_record *);
 /*
  * trackd: applies one recipient's outcome to sent/<id> and rewrites it
- * durably (two fsyncs).  rcpt matches every rcpt line equal to it with the
+ * through tmp/ and a rename, made durable by the next spool_sync (trackd
+ * calls it before it saves the position that covers the line: a record
+ * lost in a system crash is made again from the line).  rcpt matches every rcpt line equal to it with the
  * domain compared case-insensitively; queue_id (may be NULL) is added to
  * the record's queue ids if new.  seq is trackd's strictly increasing
  * position of the log line: the record keeps the highest seq applied and
@@ -600,8 +606,9 @@ const char	*spool_msg_state_name(int);
 int		 spool_record_state(const struct spool_record *);
 
 /*
- * Postfix queue id -> job id, qid/<qid>, written durably, kept until the
- * record expires.  A queue id is 1 to SPOOL_QID_MAX of [0-9A-Za-z]
+ * Postfix queue id -> job id, qid/<qid>, kept until the record expires;
+ * put writes it through tmp/ and a rename, made durable by the next
+ * spool_sync (as spool_record_outcome).  A queue id is 1 to SPOOL_QID_MAX of [0-9A-Za-z]
  * (short hex and long queue ids alike).  put replaces an existing entry.
  * get: 0 with id filled, -1 + ENOENT, EINVAL for a bad qid.
  */
@@ -650,7 +657,7 @@ long		 spool_suppress_count(struct spool *);
  * Postfix's log is kept in track.pos: load returns -1 + ENOENT before
  * the first save (trackd then starts at the log's end); save writes it
  * durably (tmp, fsync, rename, fsync root).  Save it only after the
- * records for the lines it covers are written.
+ * records for the lines it covers are durable (spool_sync).
  */
 struct spool_track_pos {
 	unsigned long long	dev;
@@ -695,7 +702,10 @@ int		 spool_event_add(struct spool *, int type,
 		    char eid[SPOOL_ID_LEN + 1]);
 /*
  * trackd: the event of one outcome just applied to sent/<job> (delivered,
- * delivery_delayed, bounced; expired is bounced).
+ * delivery_delayed, bounced; expired is bounced), written as
+ * spool_event_add does but made durable by the next spool_sync, as the
+ * outcome: its id comes from the job and seq, so the line read again
+ * after a crash makes the same event again.
  */
 int		 spool_event_outcome(struct spool *, const char *job,
 		    const char *rcpt, const struct spool_outcome *,

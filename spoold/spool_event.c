@@ -133,7 +133,7 @@ ev_keyed_id(const char *job, const char *key, char id[SPOOL_ID_LEN + 1])
 static int
 ev_add(struct spool *sp, const char *key, int type,
     const struct spool_env *env, const char *rcpt, const char *dsn,
-    const char *reply, time_t at, char eid[SPOOL_ID_LEN + 1])
+    const char *reply, time_t at, int lazy, char eid[SPOOL_ID_LEN + 1])
 {
 	char	 id[SPOOL_ID_LEN + 1], tmpname[sizeof(EV_TMP) + SPOOL_ID_LEN];
 	char	*buf = NULL;
@@ -187,7 +187,9 @@ ev_add(struct spool *sp, const char *key, int type,
 	if ((dfd = ev_dir(sp, EVD_PENDING, 1)) == -1)
 		goto done;
 	(void)snprintf(tmpname, sizeof(tmpname), EV_TMP "%s", id);
-	if (spool_put_file(sp, tmpname, dfd, id, buf, strlen(buf)) == -1)
+	if ((lazy ? spool_put_file_lazy(sp, tmpname, dfd, id, buf,
+	    strlen(buf)) : spool_put_file(sp, tmpname, dfd, id, buf,
+	    strlen(buf))) == -1)
 		goto done;
 	if (eid != NULL)
 		memcpy(eid, id, sizeof(id));
@@ -204,7 +206,7 @@ spool_event_add(struct spool *sp, int type, const struct spool_env *env,
     const char *rcpt, const char *dsn, const char *reply, time_t at,
     char eid[SPOOL_ID_LEN + 1])
 {
-	return ev_add(sp, NULL, type, env, rcpt, dsn, reply, at, eid);
+	return ev_add(sp, NULL, type, env, rcpt, dsn, reply, at, 0, eid);
 }
 
 int
@@ -212,7 +214,7 @@ spool_event_sent(struct spool *sp, const struct spool_env *env, time_t at,
     char eid[SPOOL_ID_LEN + 1])
 {
 	return ev_add(sp, "sent", SPOOL_EV_SENT, env, NULL, NULL, NULL, at,
-	    eid);
+	    0, eid);
 }
 
 int
@@ -244,8 +246,9 @@ spool_event_outcome(struct spool *sp, const char *job, const char *rcpt,
 		return -1;
 	}
 	(void)snprintf(key, sizeof(key), "outcome %llu", seq);
+	/* lazy, as the outcome: made again from the log line if lost */
 	r = ev_add(sp, key, type, &rec.env, rcpt, o->dsn, o->reply, o->at,
-	    eid);
+	    1, eid);
 	saved = errno;
 	spool_record_free(&rec);
 	errno = saved;

@@ -108,7 +108,11 @@ put_file(struct spool *sp, const char *tmpname, int dfd, const char *name,
 	if (renameat(sp->tmp, tmpname, dfd, name) == -1)
 		goto fail;
 	/* The rename is the commit point; the fsync makes it durable. */
-	return lazy ? 0 : fsync(dfd);
+	if (lazy) {
+		sp->sent_dirty = 1;	/* spool_sync's syncfs does it */
+		return 0;
+	}
+	return fsync(dfd);
 fail:
 	spool_unlink_keep_errno(sp->tmp, tmpname);
 	return -1;

@@ -46,7 +46,7 @@ struct spool {
 	int		 lockfd;
 	int		 tracklockfd;
 	int		 dirty;		/* processing/ has unsynced unlinks */
-	int		 sent_dirty;	/* sent/ has unsynced renames */
+	int		 sent_dirty;	/* lazy writes not yet synced */
 	struct gsync	 pending_sync;
 };
 
@@ -68,7 +68,8 @@ char	*spool_escape(const char *s, size_t max, int sp);
 int	 spool_unescape(char *s);
 /*
  * Writes len bytes as tmp/<tmpname>, fsyncs, renames to dfd/name, fsyncs
- * dfd.  lazy: neither fsync; the caller makes it durable later (syncfs).
+ * dfd.  lazy: neither fsync; the caller makes it durable later with
+ * spool_sync (one syncfs), which the lazy write marks as due.
  */
 int	 spool_put_file(struct spool *, const char *tmpname, int dfd,
 	    const char *name, const void *buf, size_t len);

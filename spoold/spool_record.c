@@ -560,7 +560,7 @@ format_lines(FILE *f, const struct spool_record *rec)
 }
 
 /*
- * Writes rec as sent/<id>, durably; lazy leaves the fsync of sent/ to
+ * Writes rec as sent/<id>, durably; lazy leaves both fsyncs to
  * spool_sync.  The caller holds the sent/ lock.
  */
 static int
@@ -865,7 +865,7 @@ spool_record_outcome(struct spool *sp, const char *id, const char *qid,
 		add_qid(&rec, qid);
 	}
 	rec.seq = seq;
-	r = record_write(sp, &rec, 0);
+	r = record_write(sp, &rec, 1);	/* trackd syncs before its position */
 done:
 	spool_record_free(&rec);
 	spool_job_free(&job);

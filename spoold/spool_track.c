@@ -46,7 +46,8 @@ spool_qid_put(struct spool *sp, const char *qid, const char *id)
 	}
 	(void)snprintf(tmpname, sizeof(tmpname), QID_TMP "%s", qid);
 	(void)snprintf(line, sizeof(line), "%s\n", id);
-	return spool_put_file(sp, tmpname, sp->qid, qid, line, SPOOL_ID_LEN + 1);
+	return spool_put_file_lazy(sp, tmpname, sp->qid, qid, line,
+	    SPOOL_ID_LEN + 1);
 }
 
 int

@@ -12,8 +12,15 @@
  * Neither missed nor repeated: every line gets a number (seq); outcomes
  * are written with it and a record ignores a seq it has already applied;
  * the position (device, inode, offset, seq) is saved only after the
- * records of the lines it covers.  A restart from an older position reads
- * lines again, and they change nothing.
+ * records of the lines it covers are durable.  A restart from an older
+ * position reads lines again, and they change nothing but the webhook
+ * events and suppressions they make, which are the same again.
+ *
+ * Group commit: queue ids, records and events are written without a flush
+ * of their own (tmp/, a rename); one syncfs(2) (spool_sync) before each
+ * position save makes every line it covers durable at once.  A system
+ * crash loses at most what the unsaved position had still to cover, and
+ * the log gives it again.
  */
 #define _GNU_SOURCE
 #include <sys/signalfd.h>
@@ -96,6 +103,11 @@ save_pos(struct trackd *t)
 	follow_pos(&t->fl, &pos);
 	if (memcmp(&pos, &t->saved, sizeof(pos)) == 0)
 		return 0;
+	/* what the position covers first: the lazy writes of its lines */
+	if (spool_sync(t->sp) == -1) {
+		log_warn("cannot flush the records to %s", t->cfg->spool);
+		return -1;	/* the position waits; lines are read again */
+	}
 	if (spool_track_pos_save(t->sp, &pos) == -1) {
 		log_warn("cannot save the position in %s", t->cfg->postfix_log);
 		return -1;	/* lines are read again; records ignore them */
@@ -221,16 +233,25 @@ log_outcome(const struct trackd *t, const char *job,
  * The webhook event of an outcome recorded (webhooks set only).  Its id
  * comes from the job and the line's seq: written again for a line read
  * again after a crash, it is the same event (the same webhook-id), so an
- * outcome recorded just before a crash still gets its event.
+ * outcome recorded just before a crash still gets its event.  -1 when it
+ * could not be written and may be later: the line is refused and comes
+ * again (its outcome is then already recorded, the event is made).
  */
-static void
+static int
 hook_event(struct trackd *t, const char *job, const char *qid,
     const char *rcpt, const struct spool_outcome *o, unsigned long long seq)
 {
-	if (t->cfg->webhooks[0] != '\0' &&
-	    spool_event_outcome(t->sp, job, rcpt, o, seq, NULL) == -1)
+	if (t->cfg->webhooks[0] == '\0' ||
+	    spool_event_outcome(t->sp, job, rcpt, o, seq, NULL) == 0)
+		return 0;
+	if (hopeless(errno)) {
 		log_warn("job=%s qid=%s outcome recorded; no webhook event",
 		    job, qid);
+		return 0;
+	}
+	log_warn("job=%s qid=%s outcome recorded; cannot write its webhook "
+	    "event, will try again", job, qid);
+	return -1;
 }
 
 static int
@@ -281,10 +302,12 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 	o.at = ev->when;
 	rc = spool_record_outcome(t->sp, job, ev->qid, ev->rcpt, &o, seq);
 	if (rc == 1) {
+		/* read again: its event and suppression may be what was lost */
 		log_debug("job=%s qid=%s line %llu already recorded", job,
 		    ev->qid, seq >> SEQ_SHIFT);
-		hook_event(t, job, ev->qid, ev->rcpt, &o, seq);
-		return 0;
+		if (hook_event(t, job, ev->qid, ev->rcpt, &o, seq) == -1)
+			return -1;
+		return suppress(t, job, ev, seq);
 	}
 	if (rc == -1) {
 		if (!hopeless(errno)) {
@@ -308,7 +331,8 @@ on_rcpt(struct trackd *t, struct parse_event *ev, unsigned long long seq)
 	}
 	count_outcome(job, o.status, ev->when);
 	log_outcome(t, job, ev);
-	hook_event(t, job, ev->qid, ev->rcpt, &o, seq);
+	if (hook_event(t, job, ev->qid, ev->rcpt, &o, seq) == -1)
+		return -1;
 	return suppress(t, job, ev, seq);
 }
 
@@ -321,7 +345,7 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 	struct spool_outcome	o;
 	char			job[SPOOL_ID_LEN + 1];
 	size_t			i;
-	int			rc = 0, n = 0, r;
+	int			rc = 0, n = 0, r, again;
 
 	if (spool_qid_get(t->sp, ev->qid, job) == -1)
 		return hopeless(errno) ? 0 : -1;
@@ -337,8 +361,12 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 	o.at = ev->when;
 	for (i = 0; i < rec.env.nrcpt &&
 	    i < ((seq & SEQ_LATE) ? (1u << SEQ_LATE_SHIFT) : SEQ_LATE); i++) {
+		/* open ones; and, read again, the ones this line expired */
+		again = rec.seq >= seq &&
+		    rec.rcptv[i].status == SPOOL_RCPT_EXPIRED &&
+		    rec.rcptv[i].at == ev->when;
 		if (rec.rcptv[i].status != SPOOL_RCPT_QUEUED &&
-		    rec.rcptv[i].status != SPOOL_RCPT_DEFERRED)
+		    rec.rcptv[i].status != SPOOL_RCPT_DEFERRED && !again)
 			continue;
 		r = spool_record_outcome(t->sp, job, ev->qid,
 		    rec.rcptv[i].email, &o, seq + i);
@@ -350,9 +378,12 @@ on_expired(struct trackd *t, const struct parse_event *ev,
 		}
 		if (r == 0) {
 			count_outcome(job, SPOOL_RCPT_EXPIRED, ev->when);
-			hook_event(t, job, ev->qid, rec.rcptv[i].email, &o,
-			    seq + i);
 			n++;
+		}
+		if ((r == 0 || (r == 1 && again)) && hook_event(t, job,
+		    ev->qid, rec.rcptv[i].email, &o, seq + i) == -1) {
+			rc = -1;
+			break;
 		}
 	}
 	spool_record_free(&rec);

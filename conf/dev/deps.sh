@@ -13,7 +13,7 @@ libmd-dev libxml2-dev libcurl4-openssl-dev libssl-dev nginx-light curl"
 TEST="libfcgi-bin libcmocka-dev postfix opendkim opendkim-tools python3
 python3-pytest python3-requests python3-dkim systemd python3-aiosmtpd
 openssl mandoc valgrind clang libclang-rt-14-dev wrk procps prometheus
-mpack spamassassin"
+mpack spamassassin strace"
 # The Debian package (make deb: debian/control's Build-Depends, lintian)
 # and its chroot test (make deb-test).
 DEB="build-essential debhelper dpkg-dev pkg-config libfcgi-dev
