@@ -17,7 +17,6 @@
  */
 #define _GNU_SOURCE
 #include <sys/inotify.h>
-#include <sys/signalfd.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -465,19 +464,6 @@ next_timeout(const struct hookd *h)
 /* ---- events ---- */
 
 static void
-read_signals(struct hookd *h)
-{
-	struct signalfd_siginfo	si;
-
-	while (read(h->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			h->want_reload = 1;
-		else
-			h->want_term = 1;
-	}
-}
-
-static void
 read_inotify(struct hookd *h)
 {
 	char				 buf[8192]
@@ -570,8 +556,7 @@ init(struct hookd *h)
 		fatalx(EX_CONFIG, "%s", err);
 	if ((h->sp = spool_open(h->cfg->spool)) == NULL)
 		fatal(EX_CANTCREAT, "spool %s", h->cfg->spool);
-	if ((h->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal(EX_OSERR, "signalfd");
+	h->sigfd = daemon_signalfd(&set);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (h->multi = curl_multi_init()) == NULL)
 		fatalx(EX_SOFTWARE, "curl_multi_init");
@@ -620,7 +605,8 @@ loop(struct hookd *h)
 		    != CURLM_OK)
 			log_warnx("curl_multi_poll failed");
 		if (wfd[0].revents != 0)
-			read_signals(h);
+			daemon_read_signals(h->sigfd, &h->want_reload,
+			    &h->want_term);
 		if (h->want_term)
 			break;
 		if (h->want_reload)

@@ -1,4 +1,5 @@
 /* daemon: what every relay daemon does first; see daemon.h. */
+#include <sys/signalfd.h>
 #include <sys/types.h>
 
 #include <fcntl.h>
@@ -50,4 +51,27 @@ daemon_drop_privileges(const char *user, struct spool *sp)
 	if (priv_drop(uid, gid) == -1)
 		fatal(EX_OSERR, "cannot drop privileges to %s", user);
 	log_debug("running as %s", user);
+}
+
+int
+daemon_signalfd(const sigset_t *set)
+{
+	int	fd;
+
+	if ((fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal(EX_OSERR, "signalfd");
+	return fd;
+}
+
+void
+daemon_read_signals(int sigfd, int *reload, int *term)
+{
+	struct signalfd_siginfo	si;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			*reload = 1;
+		else
+			*term = 1;
+	}
 }

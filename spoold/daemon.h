@@ -12,6 +12,10 @@ struct spool;
 
 /* TERM, INT and HUP blocked (for a signalfd or sigwait), SIGPIPE ignored. */
 void	daemon_block_signals(sigset_t *);
+/* A non-blocking signalfd(2) for the blocked set. */
+int	daemon_signalfd(const sigset_t *);
+/* Reads every queued signal: HUP sets *reload, any other *term. */
+void	daemon_read_signals(int sigfd, int *reload, int *term);
 /* fds 0-2 open (on /dev/null if closed), so no file opened can be one. */
 void	daemon_std_fds(void);
 /*

@@ -13,7 +13,6 @@
  */
 #define _GNU_SOURCE
 #include <sys/inotify.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -163,20 +162,6 @@ rescan(struct daemon *d)
 /* ---- events ---- */
 
 static void
-read_signals(struct daemon *d)
-{
-	struct signalfd_siginfo	si;
-	ssize_t			n;
-
-	while ((n = read(d->sigfd, &si, sizeof(si))) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			d->want_reload = 1;
-		else
-			d->want_term = 1;
-	}
-}
-
-static void
 read_inotify(struct daemon *d)
 {
 	char			 buf[65536]
@@ -219,7 +204,7 @@ wait_events(struct daemon *d, int ms)
 		return;
 	}
 	if (pfd[0].revents & POLLIN)
-		read_signals(d);
+		daemon_read_signals(d->sigfd, &d->want_reload, &d->want_term);
 	if (pfd[1].revents & POLLIN)
 		read_inotify(d);
 }
@@ -628,8 +613,7 @@ recovered(const char *id, void *arg)
 static void
 setup_events(struct daemon *d, sigset_t *set)
 {
-	if ((d->sigfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal(EX_OSERR, "signalfd");
+	d->sigfd = daemon_signalfd(set);
 	if ((d->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
 		fatal(EX_OSERR, "inotify_init1");
 	if (spool_watch(d->sp, d->inofd) == -1)

@@ -23,7 +23,6 @@
  * the log gives it again.
  */
 #define _GNU_SOURCE
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -466,19 +465,6 @@ next_timeout(struct trackd *t)
 /* ---- events ---- */
 
 static void
-read_signals(struct trackd *t)
-{
-	struct signalfd_siginfo	si;
-
-	while (read(t->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			t->want_reload = 1;
-		else
-			t->want_term = 1;
-	}
-}
-
-static void
 reload(struct trackd *t)
 {
 	struct cfg	*nc;
@@ -605,8 +591,7 @@ init(struct trackd *t)
 		    "Postfix's log there is nothing to follow (delivery "
 		    "records stop at \"sent\")", t->cfgpath);
 	open_spool(t);
-	if ((t->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
-		fatal(EX_OSERR, "signalfd");
+	t->sigfd = daemon_signalfd(&set);
 	daemon_drop_privileges(t->cfg->user, t->sp);
 	metrics_setup(t);
 	open_log(t);
@@ -631,7 +616,8 @@ loop(struct trackd *t)
 		if (poll(pfd, 2, next_timeout(t)) == -1 && errno != EINTR)
 			log_warn("poll");
 		if (pfd[0].revents & POLLIN)
-			read_signals(t);
+			daemon_read_signals(t->sigfd, &t->want_reload,
+			    &t->want_term);
 		if (t->want_term)
 			break;
 		if (t->want_reload)
