@@ -8,14 +8,14 @@ import http.server
 import json
 import os
 import secrets
-import signal
 import socket
 import ssl
 import subprocess
 import threading
 import time
 
-from spoolhelp import ROOT, Spool, escape_error, new_id, wait_for
+from spoolhelp import (ROOT, Daemon, Spool, escape_error, new_id,
+                       wait_for)
 
 HOOKD = os.path.join(ROOT, "hookd", "hookd")
 TESTS = os.path.join(ROOT, "tests")
@@ -148,7 +148,7 @@ class Receiver:
         self.srv.server_close()
 
 
-class Hooks:
+class Hooks(Daemon):
     """A spool with webhooks set, the webhooks file, hookd on demand."""
 
     def __init__(self, tmp_path, **conf):
@@ -225,34 +225,12 @@ class Hooks:
         return dict(line.split(" ", 1) for line in lines[1:])
 
     def start(self, *args, backoff=50, timeout=2000):
-        n = self.log().count("started:")
-        log = open(self.err, "ab")
-        self.proc = subprocess.Popen(
-            [HOOKD, "-d", "-v", "-b", str(backoff), "-t", str(timeout),
-             "-c", self.sp.conf_path, *args], stdout=log, stderr=log)
-        log.close()
-        wait_for(lambda: self.log().count("started:") > n or
-                 self.proc.poll() is not None, what="hookd start")
-        assert self.proc.poll() is None, self.log()
-        return self.proc
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-        return self.proc.returncode
-
-    def log(self):
-        try:
-            with open(self.err, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return self.spawn([HOOKD, "-d", "-v", "-b", str(backoff), "-t",
+                           str(timeout), "-c", self.sp.conf_path, *args],
+                          "hookd start")
 
     def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.kill()
         for r in self.receivers:
             r.close()
         self.sp.close()

@@ -273,6 +273,39 @@ class Spool:
                 p.wait()
 
 
+class Daemon:
+    """One of the relay's daemons run in the foreground with -d, its stderr
+    appended to self.err; a class that mixes it in sets self.err and
+    self.proc = None.  spawn waits for the daemon's "started:" line."""
+
+    def spawn(self, argv, what):
+        n = self.log().count("started:")
+        with open(self.err, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
+        wait_for(lambda: self.log().count("started:") > n or
+                 self.proc.poll() is not None, what=what)
+        assert self.proc.poll() is None, self.log()
+        return self.proc
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        return self.proc.returncode
+
+    def log(self):
+        try:
+            with open(self.err, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def sanitized(pid):
     """Whether a process runs with ASan (its quarantine holds freed memory,
     so its RSS grows by design and says nothing about leaks)."""

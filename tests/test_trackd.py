@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from spoolhelp import ROOT, Spool, new_id, wait_for
+from spoolhelp import ROOT, Daemon, Spool, new_id, wait_for
 
 TRACKD = os.path.join(ROOT, "trackd", "trackd")
 PRE = "Dec 01 18:15:48 relay "
@@ -44,7 +44,7 @@ def unescape(s):
     return out.decode()
 
 
-class Track:
+class Track(Daemon):
     """A spool (spoolhelp.Spool) with postfix_log set, the log file, and
     trackd -d -v started on demand."""
 
@@ -98,34 +98,11 @@ class Track:
 
     # the daemon --------------------------------------------------------------
     def start(self, *args):
-        n = self.log().count("started:")
-        log = open(self.err, "ab")
-        self.proc = subprocess.Popen([TRACKD, "-d", "-v", "-c",
-                                      self.sp.conf_path, *args],
-                                     stdout=log, stderr=log)
-        log.close()
-        wait_for(lambda: self.log().count("started:") > n or
-                 self.proc.poll() is not None, what="trackd start")
-        assert self.proc.poll() is None, self.log()
-        return self.proc
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-        return self.proc.returncode
-
-    def log(self):
-        try:
-            with open(self.err, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return self.spawn([TRACKD, "-d", "-v", "-c", self.sp.conf_path,
+                           *args], "trackd start")
 
     def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.kill()
         self.sp.close()
 
     # the spool ---------------------------------------------------------------
