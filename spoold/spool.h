@@ -75,7 +75,8 @@
  *	sent -> (gone)		older than track_retention (spoold), or
  *				spoolctl delete
  *	processing -> failed	permanent failure or max attempts
- *	processing -> pending	recovery at spoold start (at-least-once)
+ *	processing -> pending	recovery at spoold start (at-least-once);
+ *				spool_claim_due: a claimed job not due yet
  *	pending -> held		spoolctl hold; ENOENT means spoold claimed it
  *	held -> pending		spoolctl release / retry
  *	failed -> pending	spoolctl retry
@@ -83,7 +84,10 @@
  *	pending -> pending	relay-fcgi reschedules (PATCH /emails/{id}):
  *				tmp/<id>.sched, with the new scheduled line
  *				and mtime, renameat2(RENAME_EXCHANGE) with
- *				pending/<id>; ENOENT: spoold claimed it
+ *				pending/<id>; ENOENT: spoold claimed it.
+ *				If spoold found it due before the exchange,
+ *				it claims the new copy, sees its mtime in the
+ *				future and puts it back (spool_claim_due)
  *	pending -> canceled	relay-fcgi cancels (POST /emails/{id}/cancel);
  *				ENOENT: spoold claimed it
  *	canceled -> (gone)	older than track_retention (spoold)
@@ -370,6 +374,15 @@ int		 spool_lock(struct spool *);
 int		 spool_chown(struct spool *, uid_t, gid_t);
 /* pending -> processing.  -1 + ENOENT: gone (claimed, held, deleted). */
 int		 spool_claim(struct spool *, const char *id);
+/*
+ * spoold's claim of a job it found due at now: the file claimed decides,
+ * not the index it was picked from.  One that is not due (its mtime later
+ * than now: PATCH /emails/{id} exchanged it for a rescheduled copy after
+ * spoold chose it) goes back into pending/ unchanged: -1 + EAGAIN with
+ * *due its due time.  Otherwise as spool_claim.
+ */
+int		 spool_claim_due(struct spool *, const char *id, time_t now,
+		    time_t *due);
 /* processing -> pending, unchanged, after a failed read or rewrite. */
 int		 spool_unclaim(struct spool *, const char *id);
 /*

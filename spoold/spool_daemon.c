@@ -118,6 +118,29 @@ spool_claim(struct spool *sp, const char *id)
 }
 
 int
+spool_claim_due(struct spool *sp, const char *id, time_t now, time_t *due)
+{
+	struct stat	st;
+
+	if (spool_claim(sp, id) == -1)
+		return -1;
+	/*
+	 * The rename took whatever pending/<id> was at that moment: a
+	 * reschedule may have exchanged it for a later copy since spoold
+	 * saw it due.  Then it goes back as it is (a crash in between
+	 * leaves it in processing/, which recovery puts back unchanged).
+	 */
+	if (fstatat(sp->dir[SPOOL_PROCESSING], id, &st, AT_SYMLINK_NOFOLLOW)
+	    == -1 || st.st_mtime <= now)
+		return 0;	/* a failed stat: spool_read reports it */
+	if (spool_unclaim(sp, id) == -1)
+		return -1;
+	*due = st.st_mtime;
+	errno = EAGAIN;
+	return -1;
+}
+
+int
 spool_unclaim(struct spool *sp, const char *id)
 {
 	if (!spool_id_valid(id)) {

@@ -377,8 +377,17 @@ struct slot {
 static int
 claim_job(struct daemon *d, const char *id, struct slot *s)
 {
-	if (spool_claim(d->sp, id) == -1) {
-		if (errno != ENOENT) {
+	time_t	due;
+
+	/* Due by the file claimed, now: see spool_claim_due. */
+	if (spool_claim_due(d->sp, id, spool_now(), &due) == -1) {
+		if (errno == EAGAIN) {
+			/* Rescheduled after the index said due: wait. */
+			log_debug("job=%s rescheduled, due at %lld", id,
+			    (long long)due);
+			if (pindex_put(&d->pending, id, due) == -1)
+				d->want_rescan = 1;
+		} else if (errno != ENOENT) {
 			if (!spool_blocked(d, id, "claim"))
 				log_warn("job=%s cannot claim", id);
 			hold_off(d, id);

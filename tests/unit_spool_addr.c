@@ -3,7 +3,8 @@
  * real spool in a temporary directory: the from, to, cc, bcc and reply-to
  * lines of a job (written escaped, read back, kept through a deferral,
  * a reschedule and a cancel, carried into the sent/ record with the tags
- * and the scheduled time), old jobs without them, malformed ones refused.
+ * and the scheduled time), old jobs without them, malformed ones refused;
+ * and spoold's claim of a job rescheduled after it was found due.
  */
 #include <sys/stat.h>
 
@@ -278,6 +279,63 @@ test_refused_values(void **state)
 	assert_int_equal(spool_count(fx->sp, "tmp"), 0);
 }
 
+static time_t
+mtime(struct fx *fx, const char *sub, const char *id)
+{
+	char		path[256];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", fx->dir, sub, id);
+	if (stat(path, &st) == -1)
+		return -1;
+	return st.st_mtime;
+}
+
+/*
+ * spoold found a job due (its index, the stat in take_job), then PATCH
+ * /emails/{id} exchanged it for a copy due later, then spoold claims:
+ * the claim takes the new copy and must not hand it over early.
+ */
+static void
+test_claim_after_reschedule(void **state)
+{
+	struct fx		*fx = *state;
+	struct spool_env	 env;
+	struct spool_job	 job;
+	char			 id[SPOOL_ID_LEN + 1];
+	time_t			 now = time(NULL), seen, due;
+
+	assert_int_equal(spool_id_new(id), 0);
+	env_fill(&env, id);
+	env.scheduled = now - 10;
+	assert_int_equal(spool_enqueue_at(fx->sp, &env, msg, strlen(msg),
+	    now - 10), 0);
+	/* spoold's view: due. */
+	assert_int_equal(spool_stat(fx->sp, SPOOL_PENDING, id, &seen), 0);
+	assert_true(seen <= now);
+	/* The caller moves it an hour on, between the stat and the claim. */
+	assert_int_equal(spool_reschedule(fx->sp, id, "shop", now + 3600), 0);
+	due = 0;
+	assert_int_equal(spool_claim_due(fx->sp, id, now, &due), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(due, now + 3600);
+	/* Back in pending/, unchanged: the rescheduled copy, not sent. */
+	assert_int_equal(mtime(fx, "processing", id), -1);
+	assert_int_equal(mtime(fx, "pending", id), now + 3600);
+	assert_int_equal(spool_read(fx->sp, SPOOL_PENDING, id, &job), 0);
+	assert_int_equal(job.env.scheduled, now + 3600);
+	assert_addressing(&job.env);
+	spool_job_free(&job);
+
+	/* Once due it is claimed as always. */
+	assert_int_equal(spool_claim_due(fx->sp, id, now + 3600, &due), 0);
+	assert_int_equal(mtime(fx, "pending", id), -1);
+	assert_int_equal(mtime(fx, "processing", id), now + 3600);
+	/* Gone meanwhile: ENOENT, as spool_claim. */
+	assert_int_equal(spool_claim_due(fx->sp, id, now, &due), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
 #define FX(f)	cmocka_unit_test_setup_teardown(f, spoolfx_setup, \
 		    spoolfx_teardown)
 
@@ -290,6 +348,7 @@ main(void)
 		FX(test_lookup_of_jobs),
 		cmocka_unit_test(test_old_and_bad_jobs),
 		FX(test_refused_values),
+		FX(test_claim_after_reschedule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
