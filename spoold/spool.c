@@ -349,19 +349,7 @@ spool_writable(struct spool *sp)
 int
 spool_daemon_running(struct spool *sp)
 {
-	struct flock	fl;
-	int		fd, r;
-
-	if ((fd = openat(sp->root, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return 0;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	/* F_GETLK only looks: it takes no lock. */
-	r = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-	close(fd);
-	return r;
+	return spool_pidlock_held(sp, SPOOL_LOCK_NAME);
 }
 
 /* When job id, due at mtime, became due: creation or scheduled time. */

@@ -19,13 +19,13 @@
 #include "spool_impl.h"
 
 int
-spool_lock(struct spool *sp)
+spool_pidlock(struct spool *sp, const char *name)
 {
 	struct flock	fl;
 	char		pid[32];
 	int		fd, n;
 
-	if ((fd = openat(sp->root, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
+	if ((fd = openat(sp->root, name, O_RDWR | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0600)) == -1)
 		return -1;
 	/*
@@ -49,6 +49,34 @@ spool_lock(struct spool *sp)
 		spool_close_keep_errno(fd);
 		return -1;
 	}
+	return fd;
+}
+
+int
+spool_pidlock_held(struct spool *sp, const char *name)
+{
+	struct flock	fl;
+	int		fd, r;
+
+	if ((fd = openat(sp->root, name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	/* F_GETLK only looks: it takes no lock. */
+	r = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	close(fd);
+	return r;
+}
+
+int
+spool_lock(struct spool *sp)
+{
+	int	fd;
+
+	if ((fd = spool_pidlock(sp, SPOOL_LOCK_NAME)) == -1)
+		return -1;
 	sp->lockfd = fd;
 	return 0;
 }

@@ -56,6 +56,14 @@ int	 spool_write_all(int fd, const void *p, size_t len);
 int	 spool_checked_close(int fd);
 /* Closes fd unless it is -1, keeping errno. */
 void	 spool_close_keep_errno(int fd);
+/*
+ * A pid lock file in the spool's root (spoold.lock, trackd.lock): write-
+ * locked with a POSIX record lock, the pid written in: fd, or -1 + errno
+ * (EWOULDBLOCK: another process holds it).  held: 1 when another process
+ * holds it, else 0.
+ */
+int	 spool_pidlock(struct spool *, const char *name);
+int	 spool_pidlock_held(struct spool *, const char *name);
 /* Unlinks name in dfd, ignoring errors and keeping errno. */
 void	 spool_unlink_keep_errno(int dfd, const char *name);
 /* 1 for a lowercase hex digit, else 0. */

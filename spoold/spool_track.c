@@ -83,28 +83,10 @@ spool_qid_get(struct spool *sp, const char *qid, char id[SPOOL_ID_LEN + 1])
 int
 spool_track_lock(struct spool *sp)
 {
-	struct flock	fl;
-	char		pid[32];
-	int		fd, n;
+	int	fd;
 
-	if ((fd = openat(sp->root, SPOOL_TRACK_LOCK_NAME, O_RDWR | O_CREAT |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+	if ((fd = spool_pidlock(sp, SPOOL_TRACK_LOCK_NAME)) == -1)
 		return -1;
-	/* A POSIX record lock, as spool_lock takes: see there. */
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_SETLK, &fl) == -1) {
-		if (errno == EACCES || errno == EAGAIN)
-			errno = EWOULDBLOCK;
-		spool_close_keep_errno(fd);
-		return -1;
-	}
-	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, n, 0) != n) {
-		spool_close_keep_errno(fd);
-		return -1;
-	}
 	if (sp->tracklockfd != -1)
 		close(sp->tracklockfd);
 	sp->tracklockfd = fd;
@@ -114,18 +96,7 @@ spool_track_lock(struct spool *sp)
 int
 spool_track_running(struct spool *sp)
 {
-	struct flock	fl;
-	int		fd, r;
-
-	if ((fd = openat(sp->root, SPOOL_TRACK_LOCK_NAME, O_RDONLY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return 0;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	r = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-	close(fd);
-	return r;
+	return spool_pidlock_held(sp, SPOOL_TRACK_LOCK_NAME);
 }
 
 /* ---- trackd's position ---- */
