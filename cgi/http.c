@@ -56,9 +56,8 @@ http_reply(struct worker *w, int status, const char *extra,
 		FCGX_PutStr(body, (int)len, w->req.out);
 }
 
-/* Append s as the inside of a JSON string. */
-static void
-json_escape(struct buf *b, const char *s)
+void
+http_json_str(struct buf *b, const char *s)
 {
 	const unsigned char	*p;
 
@@ -81,13 +80,13 @@ http_error(struct worker *w, int status, const char *code,
 	scrape_count_error(w->endpoint, code);
 	buf_reset(b);
 	buf_adds(b, "{\"ok\":false,\"error\":\"");
-	json_escape(b, code);
+	http_json_str(b, code);
 	buf_adds(b, "\",\"message\":\"");
-	json_escape(b, message);
+	http_json_str(b, message);
 	buf_adds(b, "\"");
 	if (field != NULL && *field != '\0') {
 		buf_adds(b, ",\"field\":\"");
-		json_escape(b, field);
+		http_json_str(b, field);
 		buf_adds(b, "\"");
 	}
 	if (buf_adds(b, "}\n") == -1) {

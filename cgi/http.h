@@ -12,6 +12,7 @@
 /* The extra header line of every 503: try again in 30 s. */
 #define HTTP_RETRY_AFTER	"Retry-After: 30\r\n"
 
+struct buf;
 struct worker;
 
 const char	*http_param(const struct worker *, const char *);
@@ -20,6 +21,8 @@ void		 http_reply(struct worker *, int, const char *, const char *,
 		    const char *, size_t);
 void		 http_error(struct worker *, int, const char *, const char *,
 		    const char *, const char *);
+/* Appends s (UTF-8) as the inside of a JSON string. */
+void		 http_json_str(struct buf *, const char *s);
 /* http_error() with the status and code of e (errors.h). */
 void		 http_fail(struct worker *, enum err, const char *,
 		    const char *, const char *);

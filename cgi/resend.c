@@ -84,22 +84,6 @@ resend_twin(const char *code, const char *field, int flags, int *status,
 		}
 }
 
-/* Appends s as the inside of a JSON string. */
-static void
-json_str(struct buf *b, const char *s)
-{
-	const unsigned char	*p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_addf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			buf_addf(b, "\\u%04x", *p);
-		else
-			buf_addc(b, (char)*p);
-	}
-}
-
 void
 resend_reply_error(struct worker *w, int status, const char *name,
     const char *field, const char *message, const char *extra)
@@ -108,13 +92,13 @@ resend_reply_error(struct worker *w, int status, const char *name,
 
 	buf_reset(b);
 	buf_addf(b, "{\"statusCode\":%d,\"name\":\"", status);
-	json_str(b, name);
+	http_json_str(b, name);
 	buf_adds(b, "\",\"message\":\"");
 	if (field != NULL && *field != '\0') {
-		json_str(b, field);
+		http_json_str(b, field);
 		buf_adds(b, ": ");
 	}
-	json_str(b, message);
+	http_json_str(b, message);
 	if (buf_adds(b, "\"}\n") == -1) {
 		http_reply(w, 500, extra, "application/json", "{\"statusCode\":"
 		    "500,\"name\":\"internal_server_error\",\"message\":"
