@@ -23,6 +23,7 @@
 #include "priv.h"
 #include "spool.h"
 #include "spoolctl_hooks.h"
+#include "spoolctl_out.h"
 #include "spoolctl_rec.h"
 #include "text.h"
 
@@ -93,32 +94,6 @@ span(time_t secs, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%lldd", (long long)secs / 86400);
 	return buf;
-}
-
-static const char *
-iso(time_t t, char *buf, size_t size)
-{
-	struct tm	tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, size, "%lld", (long long)t);
-	return buf;
-}
-
-/* Prints s on one line, escaped as text_line does, so a terminal shows it. */
-static void
-put_safe(const char *s)
-{
-	size_t	 size = TEXT_LINE_SIZE(strlen(s));
-	char	*out;
-
-	if ((out = malloc(size)) == NULL) {
-		fprintf(stderr, "spoolctl: out of memory\n");
-		exit(EX_OSERR);
-	}
-	fputs(text_line(s, out, size), stdout);
-	free(out);
 }
 
 /*
@@ -243,10 +218,10 @@ job_line(struct ctl *c, const struct spool_job *job)
 	for (i = 0; i < job->env.nrcpt; i++)
 		printf("%s%s", i ? ", " : " ", job->env.rcpt[i]);
 	printf("\n    subject: ");
-	put_safe(job->env.subject);
+	ctl_put_safe(job->env.subject);
 	if (job->error != NULL) {
 		printf("\n    error: ");
-		put_safe(job->error);
+		ctl_put_safe(job->error);
 	}
 	printf("\n");
 }
@@ -282,16 +257,8 @@ list_one(struct ctl *c, int state, const char *id, cJSON *arr)
 static void
 print_json(struct ctl *c, cJSON *o)
 {
-	char	*s;
-
-	if (o == NULL || (s = cJSON_Print(o)) == NULL) {
-		fail_with(c, EX_OSERR, "out of memory");
-		cJSON_Delete(o);
-		return;
-	}
-	printf("%s\n", s);
-	free(s);
-	cJSON_Delete(o);
+	if (ctl_print_json(o) != 0 && c->rc == 0)
+		c->rc = EX_OSERR;
 }
 
 static void
@@ -372,19 +339,20 @@ show_text(struct ctl *c, const struct spool_job *job)
 	    spool_state_name(job->state), job->env.caller,
 	    job->env.message_id);
 	printf("created: %s (%s ago)\nattempts: %d\n",
-	    iso(job->env.created, t1, sizeof(t1)),
+	    ctl_iso(job->env.created, t1, sizeof(t1)),
 	    span(c->now - job->env.created, a, sizeof(a)), job->attempts);
 	if (job->state == SPOOL_PENDING)
-		printf("next attempt: %s%s\n", iso(job->next, t2, sizeof(t2)),
+		printf("next attempt: %s%s\n",
+		    ctl_iso(job->next, t2, sizeof(t2)),
 		    job->next <= c->now ? " (due)" : "");
 	printf("sender: %s\n", job->env.sender);
 	for (i = 0; i < job->env.nrcpt; i++)
 		printf("rcpt: %s\n", job->env.rcpt[i]);
 	printf("subject: ");
-	put_safe(job->env.subject);
+	ctl_put_safe(job->env.subject);
 	if (job->error != NULL) {
 		printf("\nerror: ");
-		put_safe(job->error);
+		ctl_put_safe(job->error);
 	}
 	printf("\n");
 	printf("size: %lld\n", (long long)(job->size - job->msg_off));

@@ -14,17 +14,8 @@
 
 #include "spool.h"
 #include "spoolctl_hooks.h"
+#include "spoolctl_out.h"
 #include "text.h"
-
-static void
-iso(time_t t, char out[32])
-{
-	struct tm	tm;
-
-	if (t == 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		(void)snprintf(out, 32, "-");
-}
 
 static int
 usage(void)
@@ -61,8 +52,8 @@ event_line(const struct spool_event *ev)
 {
 	char	at[32], next[32], safe[TEXT_LINE_SIZE(256)];
 
-	iso(ev->at, at);
-	iso(ev->failed ? 0 : ev->next, next);
+	ctl_iso(ev->at, at, sizeof(at));
+	ctl_iso(ev->failed ? 0 : ev->next, next, sizeof(next));
 	printf("%s  %-7s  %-22s  %s  attempts=%d  next=%s  status=%s\n",
 	    ev->id, ev->failed ? "failed" : "pending",
 	    spool_event_type_name(ev->type), at, ev->attempts, next,

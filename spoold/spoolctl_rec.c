@@ -10,52 +10,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "spoolctl_out.h"
 #include "spoolctl_rec.h"
 #include "text.h"
-
-static const char *
-iso(time_t t, char *buf, size_t size)
-{
-	struct tm	tm;
-
-	if (t <= 0)
-		snprintf(buf, size, "-");
-	else if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, size, "%lld", (long long)t);
-	return buf;
-}
-
-/* Prints s on one line, escaped as text_line does, so a terminal shows it. */
-static void
-put_safe(const char *s)
-{
-	size_t	 size = TEXT_LINE_SIZE(strlen(s));
-	char	*out;
-
-	if ((out = malloc(size)) == NULL) {
-		fputs("?", stdout);
-		return;
-	}
-	fputs(text_line(s, out, size), stdout);
-	free(out);
-}
-
-static int
-print_json(cJSON *o)
-{
-	char	*s;
-
-	if (o == NULL || (s = cJSON_Print(o)) == NULL) {
-		cJSON_Delete(o);
-		fprintf(stderr, "spoolctl: out of memory\n");
-		return EX_OSERR;
-	}
-	printf("%s\n", s);
-	free(s);
-	cJSON_Delete(o);
-	return 0;
-}
 
 /* Reads sent/<id>; on failure says why and returns the exit status. */
 static int
@@ -130,22 +87,22 @@ record_text(const struct spool_record *rec)
 	    rec->id, spool_msg_state_name(spool_record_state(rec)),
 	    rec->env.caller, rec->env.message_id);
 	printf("created: %s\nsent: %s\nattempts: %d\n",
-	    iso(rec->env.created, t1, sizeof(t1)), iso(rec->sent, t2,
+	    ctl_iso(rec->env.created, t1, sizeof(t1)), ctl_iso(rec->sent, t2,
 	    sizeof(t2)), rec->attempts);
 	for (i = 0; i < rec->nqid; i++)
 		printf("queue-id: %s\n", rec->qidv[i]);
 	printf("sender: %s\nsubject: ", rec->env.sender);
-	put_safe(rec->env.subject);
+	ctl_put_safe(rec->env.subject);
 	printf("\n");
 	for (i = 0; i < rec->env.nrcpt; i++) {
 		r = &rec->rcptv[i];
 		printf("rcpt: %s %s attempts=%d dsn=%s at=%s relay=%s\n",
 		    r->email, spool_rcpt_status_name(r->status), r->attempts,
-		    *r->dsn ? r->dsn : "-", iso(r->at, t1, sizeof(t1)),
+		    *r->dsn ? r->dsn : "-", ctl_iso(r->at, t1, sizeof(t1)),
 		    *r->relay ? r->relay : "-");
 		if (*r->reply) {
 			printf("    reply: ");
-			put_safe(r->reply);
+			ctl_put_safe(r->reply);
 			printf("\n");
 		}
 	}
@@ -160,7 +117,7 @@ ctlrec_show(struct spool *sp, const char *id, int json, time_t now)
 	if ((rc = read_record(sp, id, &rec)) != 0)
 		return rc;
 	if (json)
-		rc = print_json(record_json(&rec, now));
+		rc = ctl_print_json(record_json(&rec, now));
 	else
 		record_text(&rec);
 	spool_record_free(&rec);
@@ -194,7 +151,7 @@ ctlrec_list_one(struct spool *sp, const char *id, cJSON *arr, time_t now)
 		n[rec.rcptv[i].status]++;
 	}
 	printf("\n    subject: ");
-	put_safe(rec.env.subject);
+	ctl_put_safe(rec.env.subject);
 	printf("\n    recipients:");
 	for (s = 0; s < SPOOL_RCPT_NSTATUS; s++)
 		if (n[s] > 0) {
@@ -248,7 +205,7 @@ ctlrec_suppressed(struct spool *sp, int json)
 	if (json) {
 		if ((arr = cJSON_CreateArray()) == NULL) {
 			free(v);
-			return print_json(NULL);
+			return ctl_print_json(NULL);
 		}
 		for (i = 0; i < n; i++) {
 			if ((o = cJSON_CreateObject()) == NULL)
@@ -263,12 +220,12 @@ ctlrec_suppressed(struct spool *sp, int json)
 			cJSON_AddStringToObject(o, "reply", v[i].reply);
 		}
 		free(v);
-		return print_json(arr);
+		return ctl_print_json(arr);
 	}
 	for (i = 0; i < n; i++) {
-		printf("%s  %s  %s  ", v[i].address, iso(v[i].at, t, sizeof(t)),
+		printf("%s  %s  %s  ", v[i].address, ctl_iso(v[i].at, t, sizeof(t)),
 		    v[i].id[0] ? v[i].id : "-");
-		put_safe(v[i].reply[0] ? v[i].reply : "-");
+		ctl_put_safe(v[i].reply[0] ? v[i].reply : "-");
 		printf("\n");
 	}
 	free(v);
