@@ -128,7 +128,10 @@
 	X(NOT_SUPPORTED,	"not_supported",		400)	\
 	/* PATCH or cancel of a message that no longer waits in the	\
 	 * spool: handed over, canceled, held or failed */		\
-	X(NOT_WAITING,		"not_waiting",			422)
+	X(NOT_WAITING,		"not_waiting",			422)	\
+	/* POST /emails/batch (resend_batch.c): more than 100 emails;	\
+	 * attachments and scheduled_at there are not_supported */	\
+	X(TOO_MANY_EMAILS,	"too_many_emails",		422)
 
 enum err {
 #define ERR_ENUM(name, code, status)	ERR_##name,

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "relay.h"
 #include "resend.h"
+#include "resend_batch.h"
 #include "resend_req.h"
 #include "scrape.h"
 #include "send.h"
@@ -317,6 +318,13 @@ resend_dispatch(struct worker *w, const char *method, const char *path)
 	if (strcmp(path, "/emails") == 0) {
 		if (strcmp(method, "POST") == 0)
 			send_request(w, &emails_api);
+		else
+			not_allowed(w, "POST");
+		return;
+	}
+	if (strcmp(path, "/emails/batch") == 0) {
+		if (strcmp(method, "POST") == 0)
+			resend_batch(w);
 		else
 			not_allowed(w, "POST");
 		return;

@@ -77,6 +77,21 @@ pending_estimate(struct spool *spool, time_t now)
 	return pending_count;
 }
 
+int
+send_room(struct worker *w, size_t n)
+{
+	const struct relay	*r = w->relay;
+
+	return (unsigned long)pending_estimate(r->spool, time(NULL)) + n <=
+	    r->cfg.max_pending;
+}
+
+void
+send_pending_add(size_t n)
+{
+	pending_count += (long)n;
+}
+
 void
 send_reject(struct worker *w, const struct send_api *api,
     const struct send_err *e)
@@ -373,7 +388,8 @@ check_length(struct worker *w, const struct send_api *api)
 	const char	*s = http_param(w, "CONTENT_LENGTH");
 	const char	*errstr;
 	long long	 len;
-	size_t		 max = w->relay->cfg.max_body;
+	size_t		 max = api->batch_body ? w->relay->cfg.max_batch_body :
+	    w->relay->cfg.max_body;
 
 	if (s == NULL || *s == '\0') {
 		reject(w, api, ERR_LENGTH_REQUIRED, "Content-Length is "
@@ -387,8 +403,9 @@ check_length(struct worker *w, const struct send_api *api)
 		return -1;
 	}
 	if (errstr != NULL || (unsigned long long)len > max) {
-		reject(w, api, ERR_BODY_TOO_LARGE, "the body exceeds "
-		    "max_body", NULL, NULL);
+		reject(w, api, ERR_BODY_TOO_LARGE, api->batch_body ? "the "
+		    "body exceeds max_batch_body" : "the body exceeds max_body",
+		    NULL, NULL);
 		return -1;
 	}
 	if (read_body(w, (size_t)len) == -1) {
@@ -430,8 +447,7 @@ send_read_json(struct worker *w, const struct send_api *api)
 	return check_length(w, api);
 }
 
-/* The token, the type, the body and the key; NULL when answered. */
-static const struct caller *
+const struct caller *
 send_begin(struct worker *w, const struct send_api *api, const char **key)
 {
 	struct send_err		 e = { 0, NULL, NULL, NULL, NULL, 0 };

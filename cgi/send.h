@@ -32,6 +32,7 @@ struct send_api {
 	int		 ok_status;	/* for a new job: 202, 200 */
 	size_t		 idem_max;	/* longest Idempotency-Key */
 	int		 idem_nowait;	/* a key in use: 409 busy, no wait */
+	int		 batch_body;	/* max_batch_body, not max_body */
 	/* The body into m: 0, or -1 with err filled and m empty. */
 	int		(*parse)(const char *, size_t, const struct req_limits *,
 			    struct mail *, struct req_error *);
@@ -55,6 +56,18 @@ const struct caller *send_authorize(struct worker *, const struct send_api *);
 /* Content-Type and Content-Length checked, the body read into w->body:
  * 0, or -1 answered through api. */
 int	send_read_json(struct worker *, const struct send_api *);
+
+/*
+ * The token, the Content-Type, the body (into w->body) and the
+ * Idempotency-Key (*key, NULL if none): the caller, or NULL when answered.
+ */
+const struct caller *send_begin(struct worker *, const struct send_api *,
+	    const char **key);
+
+/* 1 if n more jobs fit below max_pending (estimated), else 0. */
+int	send_room(struct worker *, size_t n);
+/* Counts n jobs this process just enqueued into that estimate. */
+void	send_pending_add(size_t n);
 
 /* Answers e through api and logs it with the job and caller. */
 void	send_reject(struct worker *, const struct send_api *,

@@ -34,6 +34,7 @@ static const struct cfg_key keys[] = {
 	{ "message_id_domain",	STR(message_id_domain, T_STRING), 0, 0 },
 	{ "user",		STR(user, T_STRING), 0, 0 },
 	{ "max_body",		NUM(max_body, T_SIZE), 1024, 64 << 20 },
+	{ "max_batch_body",	NUM(max_batch_body, T_SIZE), 1024, 256 << 20 },
 	{ "max_recipients",	NUM(max_recipients, T_COUNT), 1, 1000 },
 	{ "max_pending",	NUM(max_pending, T_COUNT), 1, 10000000 },
 	{ "workers",		NUM(workers, T_COUNT), 1, 1024 },
@@ -100,6 +101,7 @@ cfg_defaults(struct cfg *c)
 		strlcpy(c->message_id_domain, "localhost",
 		    sizeof(c->message_id_domain));
 	c->max_body = 512 * 1024;
+	c->max_batch_body = 4 * 1024 * 1024;
 	c->max_recipients = 50;
 	c->max_pending = 10000;
 	c->workers = 16;

@@ -23,6 +23,7 @@ struct cfg {
 	char	 message_id_domain[254];	/* gethostname() */
 	char	 user[64];			/* "" : keep the current user */
 	size_t	 max_body;			/* 512k */
+	size_t	 max_batch_body;		/* 4m: POST /emails/batch */
 	size_t	 max_recipients;		/* 50 */
 	size_t	 max_pending;			/* 10000 */
 	int	 workers;			/* 16 */

@@ -176,7 +176,7 @@ spool_open_flags(const char *dir, int create)
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
 		return NULL;
 	sp->root = sp->tmp = sp->idem = sp->lockfd = -1;
-	sp->qid = sp->suppress = sp->tracklockfd = -1;
+	sp->qid = sp->suppress = sp->tracklockfd = sp->batch = -1;
 	for (i = 0; i < SPOOL_NSTATES; i++)
 		sp->dir[i] = -1;
 	gsync_init(&sp->pending_sync);
@@ -198,6 +198,9 @@ spool_open_flags(const char *dir, int create)
 	if (((sp->qid = open_subdir(sp->root, "qid", create)) == -1 ||
 	    (sp->suppress = open_subdir(sp->root, "suppress", create)) == -1)
 	    && (create || errno != ENOENT))
+		goto fail;
+	if ((sp->batch = open_subdir(sp->root, "batch", create)) == -1 &&
+	    (create || errno != ENOENT))
 		goto fail;
 	return sp;
 fail:
@@ -252,6 +255,8 @@ spool_close(struct spool *sp)
 		close(sp->qid);
 	if (sp->suppress != -1)
 		close(sp->suppress);
+	if (sp->batch != -1)
+		close(sp->batch);
 	for (i = 0; i < SPOOL_NSTATES; i++)
 		if (sp->dir[i] != -1)
 			close(sp->dir[i]);

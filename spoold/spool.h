@@ -15,6 +15,8 @@
  *	qid/		Postfix queue id -> job id, one file per queue id
  *	suppress/	suppressed recipient addresses, one file each
  *	idem/		Idempotency-Key records
+ *	batch/		committed batches of jobs (POST /emails/batch) not
+ *			yet split into pending/, one file each
  *	events/		webhook events waiting for hookd, one file each
  *	events-failed/	events hookd gave up on (webhook_max_age)
  *	events-state/	hookd's delivery state of an event
@@ -44,6 +46,32 @@
  *			pending/<id>		pending/<id>, unlink the old
  *	canceled	canceled/<id>		spoold (expiry), spoolctl delete
  *	(gone)		(none)			-
+ *
+ * States of batch <bid> (POST /emails/batch: an id like a job's, the
+ * request's), as the files that exist:
+ *
+ *	state		files			who moves it out
+ *	-----		-----			----------------
+ *	writing		tmp/batch.<bid>		relay-fcgi: rename to batch/
+ *	splitting	batch/<bid> [+ some of	the process holding its flock:
+ *			its jobs as above]	relay-fcgi at once, spoold (at
+ *						start and every maintenance
+ *						pass) once that lock is free
+ *	(gone)		(none)			-
+ *
+ * The batch file is written, fsynced, renamed into batch/ and batch/ is
+ * fsynced: the one commit point of all its jobs, whose ids are fixed in
+ * it.  The splitter holds an exclusive flock(2) on it from creation to
+ * removal, so two never split it.  Splitting writes each job to tmp/<id>
+ * without a flush and renames it into pending/ (RENAME_NOREPLACE), in the
+ * file's order; one syncfs(2) then makes them all durable, and only then is
+ * the batch file unlinked.  A split that resumes (the lock free: its
+ * splitter died) starts after the last job of the file that exists in any
+ * state, sent/ records included: a job already claimed, sent or canceled is
+ * never made again.  A job spoolctl deleted while its batch was being split
+ * may come back.  relay-fcgi answers only after its own split, so every id
+ * it returns is in pending/ (or further) by then; if its split fails after
+ * the commit, spoold finishes it.
  *
  * States of webhook event <eid> (an id like a job's, made by the
  * producer), as the files that exist:
@@ -91,6 +119,9 @@
  *	pending -> canceled	relay-fcgi cancels (POST /emails/{id}/cancel);
  *				ENOENT: spoold claimed it
  *	canceled -> (gone)	older than track_retention (spoold)
+ *	tmp -> batch		a batch committed (relay-fcgi)
+ *	(batch) -> pending	each job split out: tmp/<id>, renamed
+ *	batch -> (gone)		split and synced (relay-fcgi, spoold)
  *
  * Race rules: spoold moves jobs pending <-> processing and rewrites a job
  * only while it sits in processing/.  spoolctl never touches processing/;
@@ -173,6 +204,14 @@
  * next <unix seconds>, since <start of the age window, 0: the event's
  * time>, status <last answer, escaped>.
  *
+ * Batch file batch/<bid>: a header, an empty line, then the job files
+ * one after the other, each exactly as spool_enqueue writes it:
+ *
+ *	mail-relay-batch 1
+ *	id <bid>
+ *	jobs <n>		1 to SPOOL_BATCH_MAX
+ *	job <id> <length>	n lines, in order: a job's id and bytes
+ *
  * track.pos: "mail-relay-track 1\ndev <n>\nino <n>\noffset <n>\nseq <n>\n".
  * Every one of these files is written to tmp/ under a name that is not a
  * job id, fsynced, renamed into place, and its directory fsynced; only
@@ -195,6 +234,8 @@
 #define SPOOL_TMP_MAXAGE	(60 * 60)	/* stale tmp/ files */
 #define SPOOL_ATTEMPTS_MAX	1000000	/* more makes a job file invalid */
 #define SPOOL_TAG_MAX		256	/* octets of a tag name or value */
+#define SPOOL_BATCH_MAX		1000	/* jobs in one batch file */
+#define SPOOL_BATCH_FILE_MAX	(256 * 1024 * 1024)	/* largest batch file */
 
 enum spool_state {
 	SPOOL_PENDING,
@@ -283,6 +324,54 @@ int		 spool_enqueue(struct spool *, const struct spool_env *,
 int		 spool_enqueue_at(struct spool *, const struct spool_env *,
 		    const void *msg, size_t len, time_t due);
 
+/*
+ * Batches (see the batch states above).  spool_batch_enqueue writes the n
+ * jobs (env->id each, distinct) as batch/<bid> and commits it with one
+ * fsync of the file and one of batch/, then splits it into pending/ and
+ * makes the jobs durable with one syncfs(2).  0: every job is in pending/;
+ * 1: committed, but the split stopped (errno says why) and spoold
+ * finishes it; -1 + errno: nothing committed, nothing left behind.
+ * Thread-safe.
+ */
+struct spool_batch_job {
+	const struct spool_env	*env;
+	const void		*msg;
+	size_t			 len;
+};
+int		 spool_batch_enqueue(struct spool *, const char *bid,
+		    const struct spool_batch_job *, size_t n);
+/* A batch file as parsed: its jobs' ids and where their bytes are. */
+struct spool_batch_ent {
+	char		 id[SPOOL_ID_LEN + 1];
+	size_t		 off, len;
+};
+struct spool_batch {
+	char			 id[SPOOL_ID_LEN + 1];
+	size_t			 n;
+	struct spool_batch_ent	*v;
+};
+/*
+ * Parses a batch file from memory: the header, and every job in it as
+ * spool_job_parse would take it (its id that of its job line, no id
+ * twice).  -1 + EBADMSG (or ENOMEM); free with spool_batch_free after
+ * either result.
+ */
+int		 spool_batch_parse(struct spool_batch *, const char *bid,
+		    const void *buf, size_t len);
+void		 spool_batch_free(struct spool_batch *);
+/*
+ * spoold: finishes every batch in batch/ whose flock is free (its splitter
+ * died), as spool(5) says; cb is called for each job it creates.  A
+ * batch file that does not parse is left alone (counted in *bad if not
+ * NULL).  Returns the number of jobs created, -1 + errno.
+ */
+int		 spool_batch_recover(struct spool *,
+		    void (*cb)(const char *id, void *), void *arg, int *bad);
+/* inotify watch of batch/ for IN_CLOSE_WRITE (a splitter let go).  wd. */
+int		 spool_batch_watch(struct spool *, int inofd);
+/* Batch files in batch/ (committed, not yet split), -1 + errno. */
+long		 spool_batch_count(struct spool *);
+
 /* Entries with a valid id in a state ("pending", ... or "tmp"), -1 + errno. */
 long		 spool_count(struct spool *, const char *state);
 /* 1 if a file can be created and removed in tmp/, else 0. */
@@ -318,6 +407,20 @@ int		 spool_idem_try(struct spool *, const char *caller,
 		    const char *key, const unsigned char bodyhash[32],
 		    struct spool_idem *, char id[SPOOL_ID_LEN + 1]);
 int		 spool_idem_commit(struct spool_idem *, const char *id);
+/*
+ * A batch (POST /emails/batch) is one idempotent unit: its record is
+ * committed with the batch's id and, after that line, its whole answer
+ * (at most SPOOL_IDEM_ANSWER_MAX bytes, no NUL); a duplicate gets that
+ * answer back (*answer, malloc'd, NUL-terminated; "" for a record without
+ * one).  As spool_idem_try otherwise.
+ */
+#define SPOOL_IDEM_ANSWER_MAX	(256 * 1024)
+int		 spool_idem_try_answer(struct spool *, const char *caller,
+		    const char *key, const unsigned char bodyhash[32],
+		    struct spool_idem *, char id[SPOOL_ID_LEN + 1],
+		    char **answer, size_t *alen);
+int		 spool_idem_commit_answer(struct spool_idem *, const char *id,
+		    const char *answer, size_t alen);
 void		 spool_idem_abort(struct spool_idem *);
 /* Drops records older than 24 h; returns how many, -1 + errno. */
 int		 spool_idem_purge(struct spool *, time_t now);

@@ -21,6 +21,7 @@
 
 #define IDEM_NAME_LEN	64
 #define IDEM_LINE_MAX	(SPOOL_ID_LEN + 1 + 64 + 1 + 24 + 2)
+#define IDEM_FILE_MAX	(IDEM_LINE_MAX + SPOOL_IDEM_ANSWER_MAX)
 
 static void
 idem_name(const char *caller, const char *key, char out[IDEM_NAME_LEN + 1])
@@ -36,8 +37,8 @@ idem_name(const char *caller, const char *key, char out[IDEM_NAME_LEN + 1])
 }
 
 /*
- * Parses "<jobid> <hexhash> <time>\n".  Returns 1 for a record, 0 for an
- * empty or malformed file (no record).
+ * Parses "<jobid> <hexhash> <time>\n" (a batch's answer may follow).
+ * Returns 1 for a record, 0 for an empty or malformed file (no record).
  */
 static int
 idem_parse(const char *buf, char id[SPOOL_ID_LEN + 1], char hash[65],
@@ -57,7 +58,7 @@ idem_parse(const char *buf, char id[SPOOL_ID_LEN + 1], char hash[65],
 	hash[64] = '\0';
 	p += SPOOL_ID_LEN + 66;
 	if ((tl = strcspn(p, "\n")) == 0 || tl >= sizeof(tbuf) ||
-	    p[tl] != '\n' || p[tl + 1] != '\0')
+	    p[tl] != '\n')
 		return 0;
 	memcpy(tbuf, p, tl);
 	tbuf[tl] = '\0';
@@ -118,23 +119,41 @@ idem_lock(struct spool *sp, const char *name, int nowait)
 	}
 }
 
+/* A duplicate's answer: what follows the record's line, copied out. */
+static int
+idem_answer(const char *buf, char **answer, size_t *alen)
+{
+	const char	*a = strchr(buf, '\n') + 1;
+
+	*alen = strlen(a);
+	if ((*answer = malloc(*alen + 1)) == NULL)
+		return -1;
+	memcpy(*answer, a, *alen + 1);
+	return 0;
+}
+
 static int
 idem_begin(struct spool *sp, const char *caller, const char *key,
     const unsigned char bodyhash[32], struct spool_idem *h,
-    char id[SPOOL_ID_LEN + 1], int nowait)
+    char id[SPOOL_ID_LEN + 1], int nowait, char **answer, size_t *alen)
 {
-	char	name[IDEM_NAME_LEN + 1], buf[IDEM_LINE_MAX + 16];
+	char	name[IDEM_NAME_LEN + 1], *buf;
 	char	rid[SPOOL_ID_LEN + 1], rhash[65], want[65];
 	time_t	when, now;
-	int	fd;
+	int	fd, rc = SPOOL_IDEM_NEW;
 
 	h->fd = -1;
+	if ((buf = malloc(IDEM_FILE_MAX + 16)) == NULL)
+		return -1;
 	idem_name(caller, key, name);
-	if ((fd = idem_lock(sp, name, nowait)) == -1)
+	if ((fd = idem_lock(sp, name, nowait)) == -1) {
+		free(buf);
 		return nowait && errno == EWOULDBLOCK ? SPOOL_IDEM_BUSY : -1;
+	}
 	now = spool_now();	/* after the wait for the lock */
-	if (read_small(fd, buf, sizeof(buf)) == -1) {
+	if (read_small(fd, buf, IDEM_FILE_MAX + 16) == -1) {
 		spool_close_keep_errno(fd);
+		free(buf);
 		return -1;
 	}
 	if (idem_parse(buf, rid, rhash, &when) && when <= now &&
@@ -142,10 +161,17 @@ idem_begin(struct spool *sp, const char *caller, const char *key,
 		close(fd);
 		text_hex(bodyhash, 32, want);
 		if (strcmp(want, rhash) != 0)
-			return SPOOL_IDEM_CONFLICT;
-		memcpy(id, rid, sizeof(rid));
-		return SPOOL_IDEM_DUP;
+			rc = SPOOL_IDEM_CONFLICT;
+		else if (answer != NULL && idem_answer(buf, answer, alen) == -1)
+			rc = -1;
+		else {
+			memcpy(id, rid, sizeof(rid));
+			rc = SPOOL_IDEM_DUP;
+		}
+		free(buf);
+		return rc;
 	}
+	free(buf);
 	h->fd = fd;
 	memcpy(h->hash, bodyhash, sizeof(h->hash));
 	return SPOOL_IDEM_NEW;
@@ -156,7 +182,7 @@ spool_idem_begin(struct spool *sp, const char *caller, const char *key,
     const unsigned char bodyhash[32], struct spool_idem *h,
     char id[SPOOL_ID_LEN + 1])
 {
-	return idem_begin(sp, caller, key, bodyhash, h, id, 0);
+	return idem_begin(sp, caller, key, bodyhash, h, id, 0, NULL, NULL);
 }
 
 int
@@ -164,17 +190,35 @@ spool_idem_try(struct spool *sp, const char *caller, const char *key,
     const unsigned char bodyhash[32], struct spool_idem *h,
     char id[SPOOL_ID_LEN + 1])
 {
-	return idem_begin(sp, caller, key, bodyhash, h, id, 1);
+	return idem_begin(sp, caller, key, bodyhash, h, id, 1, NULL, NULL);
+}
+
+int
+spool_idem_try_answer(struct spool *sp, const char *caller, const char *key,
+    const unsigned char bodyhash[32], struct spool_idem *h,
+    char id[SPOOL_ID_LEN + 1], char **answer, size_t *alen)
+{
+	*answer = NULL;
+	*alen = 0;
+	return idem_begin(sp, caller, key, bodyhash, h, id, 1, answer, alen);
 }
 
 int
 spool_idem_commit(struct spool_idem *h, const char *id)
 {
+	return spool_idem_commit_answer(h, id, NULL, 0);
+}
+
+int
+spool_idem_commit_answer(struct spool_idem *h, const char *id,
+    const char *answer, size_t alen)
+{
 	char	line[IDEM_LINE_MAX], hx[65];
 	int	n, fd = h->fd;
 
 	h->fd = -1;
-	if (fd == -1 || !spool_id_valid(id)) {
+	if (fd == -1 || !spool_id_valid(id) || alen > SPOOL_IDEM_ANSWER_MAX ||
+	    (answer != NULL && memchr(answer, '\0', alen) != NULL)) {
 		spool_close_keep_errno(fd);
 		errno = EINVAL;
 		return -1;
@@ -188,6 +232,7 @@ spool_idem_commit(struct spool_idem *h, const char *id)
 		return -1;
 	}
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, line, n, 0) != n ||
+	    (alen > 0 && pwrite(fd, answer, alen, n) != (ssize_t)alen) ||
 	    fsync(fd) == -1) {
 		spool_close_keep_errno(fd);
 		return -1;
@@ -208,7 +253,7 @@ static int
 idem_purge_one(struct spool *sp, const char *name, time_t now)
 {
 	char		buf[IDEM_LINE_MAX + 16], rid[SPOOL_ID_LEN + 1];
-	char		rhash[65];
+	char		rhash[65];	/* the first line is enough here */
 	struct stat	st;
 	time_t		when;
 	int		fd, gone = 0;

@@ -14,6 +14,7 @@
  *	spool_suppress.c the suppression list
  *	spool_env.c	the addressing, tag and scheduled lines of jobs
  *			and records: their writer and line parser
+ *	spool_batch.c	batch files: commit, split, resume
  */
 #ifndef SPOOL_IMPL_H
 #define SPOOL_IMPL_H
@@ -43,6 +44,7 @@ struct spool {
 	int		 dir[SPOOL_NSTATES];	/* sent: -1 if absent (attach) */
 	int		 qid;		/* -1 if absent (attach) */
 	int		 suppress;	/* -1 if absent (attach) */
+	int		 batch;		/* -1 if absent (attach) */
 	int		 lockfd;
 	int		 tracklockfd;
 	int		 dirty;		/* processing/ has unsynced unlinks */
@@ -96,6 +98,18 @@ void	 spool_sent_unlock(struct spool *);
 int	 spool_tmp_write_as(struct spool *, const char *name,
 	    const struct spool_env *, int attempts, const char *error,
 	    const void *msg, size_t len, int src, off_t off, time_t mtime);
+/* A growing buffer of job file bytes (batches). */
+struct spool_buf {
+	char	*p;
+	size_t	 len, cap;
+};
+/*
+ * Appends the job file for env and msg (attempts 0, no error) to b, byte
+ * for byte as spool_enqueue writes it.  0, or -1 + errno (EINVAL as
+ * spool_enqueue); b keeps what it had on failure.
+ */
+int	 spool_job_append(struct spool_buf *b, const struct spool_env *,
+	    const void *msg, size_t len);
 /* Rewrites job into tmp/<id> with attempts, error and mtime. */
 int	 spool_rewrite_tmp(struct spool *, const struct spool_job *,
 	    int attempts, const char *error, time_t mtime);

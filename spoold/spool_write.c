@@ -319,3 +319,28 @@ spool_rewrite_tmp(struct spool *sp, const struct spool_job *job, int attempts,
 	return tmp_write(sp, &job->env, attempts, error, NULL,
 	    (size_t)(job->size - job->msg_off), job->fd, job->msg_off, mtime);
 }
+
+int
+spool_job_append(struct spool_buf *out, const struct spool_env *env,
+    const void *msg, size_t len)
+{
+	struct sbuf	b = { out->p, out->len, out->cap };
+	size_t		start = out->len;
+
+	if (!spool_id_valid(env->id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (env_header(&b, env, 0, NULL) == -1 || sbuf_add(&b, msg, len) == -1) {
+		out->p = b.p;		/* realloc may have moved it */
+		out->cap = b.cap;
+		out->len = start;
+		if (out->p != NULL)
+			out->p[start] = '\0';
+		return -1;
+	}
+	out->p = b.p;
+	out->len = b.len;
+	out->cap = b.cap;
+	return 0;
+}

@@ -52,6 +52,7 @@ struct daemon {
 	int		 sigfd, inofd;
 	int		 once;
 	int		 want_term, want_reload, want_rescan;
+	int		 batch_wd, want_batch;	/* batch/ closed: resume */
 	/* outage guard */
 	int		 streak;	/* temporary failures in a row */
 	int		 paused;	/* failed probes so far, 0: running */
@@ -175,7 +176,11 @@ read_inotify(struct daemon *d)
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				d->want_rescan = 1;
+				d->want_rescan = d->want_batch = 1;
+				continue;
+			}
+			if (ev->wd == d->batch_wd) {
+				d->want_batch = 1;
 				continue;
 			}
 			if (ev->len == 0 || !spool_id_valid(ev->name))
@@ -620,11 +625,39 @@ recovered(const char *id, void *arg)
 }
 
 static void
+batch_job(const char *id, void *arg)
+{
+	(void)arg;
+	log_info("job=%s split from its batch", id);
+}
+
+/*
+ * Batches whose splitter died or failed (relay-fcgi split them before it
+ * answered otherwise): finished here, as spool(5) says.
+ */
+static void
+resume_batches(struct daemon *d)
+{
+	int	n, bad = 0;
+
+	d->want_batch = 0;
+	if ((n = spool_batch_recover(d->sp, batch_job, d, &bad)) == -1)
+		log_warn("batch split");
+	else if (n > 0)
+		log_info("split %d jobs from interrupted batches", n);
+	if (bad > 0)
+		log_warnx("%d files in batch/ are not valid batches; left "
+		    "alone", bad);
+}
+
+static void
 setup_events(struct daemon *d, sigset_t *set)
 {
 	d->sigfd = daemon_signalfd(set);
 	if ((d->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
 		fatal(EX_OSERR, "inotify_init1");
+	if ((d->batch_wd = spool_batch_watch(d->sp, d->inofd)) == -1)
+		fatal(EX_OSERR, "inotify on batch/");
 	if (spool_watch(d->sp, d->inofd) == -1)
 		fatal(EX_OSERR, "inotify watch on pending");
 }
@@ -673,6 +706,7 @@ init(struct daemon *d)
 	metrics_setup(d);
 	if ((n = spool_recover(d->sp, spool_now(), recovered, d)) == -1)
 		fatal(EX_IOERR, "recovery in %s", d->cfg->spool);
+	resume_batches(d);
 	if (spool_idem_purge(d->sp, spool_now()) == -1)
 		log_warn("idem purge");
 	expire_records(d);
@@ -708,6 +742,7 @@ maintenance(struct daemon *d)
 	else if (n > 0)
 		log_debug("purged %d idempotency records", n);
 	expire_records(d);
+	resume_batches(d);
 	d->want_rescan = 1;
 }
 
@@ -747,6 +782,8 @@ loop(struct daemon *d)
 			break;
 		if (d->want_reload)
 			reload(d);
+		if (d->want_batch)
+			resume_batches(d);
 		if (d->want_rescan)
 			rescan(d);
 		if (next->has_job || take_job(d, next, &wake)) {

@@ -38,6 +38,7 @@ test_defaults(void **state)
 	(void)state;
 	assert_int_equal(load("# nothing\n\n", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.max_body, 512 * 1024);
+	assert_int_equal(c.max_batch_body, 4 * 1024 * 1024);
 	assert_int_equal(c.max_recipients, 50);
 	assert_int_equal(c.max_pending, 10000);
 	assert_int_equal(c.sendmail_timeout, 30);
@@ -93,6 +94,7 @@ test_values(void **state)
 	assert_int_equal(load(
 	    "spool = /var/tmp/s   # trailing comment\n"
 	    "  max_body=1m\n"
+	    "max_batch_body = 8m\n"
 	    "max_recipients = 7\n"
 	    "backoff_initial = 2m\n"
 	    "backoff_max = 1h\n"
@@ -102,6 +104,7 @@ test_values(void **state)
 	    &c, err, sizeof(err)), 0);
 	assert_string_equal(c.spool, "/var/tmp/s");
 	assert_int_equal(c.max_body, 1024 * 1024);
+	assert_int_equal(c.max_batch_body, 8 * 1024 * 1024);
 	assert_int_equal(c.max_recipients, 7);
 	assert_int_equal(c.backoff_initial, 120);
 	assert_int_equal(c.backoff_max, 3600);

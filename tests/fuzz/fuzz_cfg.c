@@ -74,6 +74,8 @@ check_cfg(const struct cfg *c)
 	    sizeof(c->message_id_domain)) && memchr(c->user, '\0',
 	    sizeof(c->user)), "unterminated string");
 	FZ_CHECK(c->max_body >= 1024 && c->max_body <= 64 << 20, "max_body");
+	FZ_CHECK(c->max_batch_body >= 1024 && c->max_batch_body <= 256 << 20,
+	    "max_batch_body");
 	FZ_CHECK(c->max_recipients >= 1 && c->max_recipients <= 1000 &&
 	    c->max_pending >= 1 && c->max_pending <= 10000000 &&
 	    c->workers >= 1 && c->workers <= 1024 && c->max_attempts >= 1 &&
