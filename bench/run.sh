@@ -19,6 +19,10 @@
 #   - bench/durable-loop (the spool's spool_enqueue alone) at the relay's
 #     concurrency, before and after the durable /send and fcgi-echo -d
 #     runs                                               (disk ceiling)
+#   - nginx -> relay-fcgi POST /emails/batch of BENCH_BATCH (100) emails
+#     of the same mail (bench/batch.lua), spool on the work filesystem,
+#     between two durable /send runs: messages accepted per second
+#     against single durable sends                       (batch row)
 #   - serial posix_spawn of bench/noop-sendmail          (drain ceiling),
 #     before and after:
 #   - spoold draining a spool of 5,000 jobs into bench/noop-sendmail
@@ -44,8 +48,9 @@
 #   BENCH_WORKERS= (relay-fcgi -n; empty: the configured default)
 #   BENCH_RESULTS=bench/RESULTS.md (empty: do not write)
 #   BENCH_TRACK_LINES=100000 BENCH_TRACK_JOBS=1000 (bench/track.sh)
-#   BENCH_ROWS="nginx echo tmpfs html health durable mixed spawn drain
-#     postfix track" (a
+#   BENCH_BATCH=100 (emails per POST /emails/batch)
+#   BENCH_ROWS="nginx echo tmpfs html health durable batch mixed spawn
+#     drain postfix track" (a
 #     subset runs only those parts; RESULTS.md is then left alone)
 # The benchmark never fails on a figure: it is not a test.
 set -u
@@ -62,7 +67,7 @@ diskbase=${BENCH_DISK_DIR:-/var/tmp}
 tmpfsbase=${BENCH_TMPFS_DIR:-/dev/shm}
 nworkers=${BENCH_WORKERS:-}
 results=${BENCH_RESULTS-bench/RESULTS.md}
-allrows="nginx echo tmpfs html health durable mixed spawn drain postfix track"
+allrows="nginx echo tmpfs html health durable batch mixed spawn drain postfix track"
 rows_wanted=${BENCH_ROWS:-$allrows}
 [ "$rows_wanted" = "$allrows" ] || results=""
 # The Makefile includes bench/bench.mk; without it, name both.
@@ -385,6 +390,30 @@ if [ $relay = 1 ] && want durable; then
 	    "$(fmt "$(field "$l2" rate)")" "$(field "$l2" p50_ms)" \
 	    "$(field "$l2" p99_ms)" "$(field "$l2" errors)" - ""
 fi
+# ---- batch ----------------------------------------------------------------
+# POST /emails/batch against single durable /send, both on the disk relay
+# in this run: /send right before and right after, the ratio against
+# their mean.
+nbatch=${BENCH_BATCH:-100}
+rbatch=0 rbatchsend=0
+if [ $relay = 1 ] && want batch; then
+	wrk_run send-disk-b1 "http://127.0.0.1:$pdisk/send" send.lua
+	s1=$(field "$res" rps)
+	rss_start "$relay_disk"
+	BENCH_BATCH=$nbatch wrk_run batch-disk "http://127.0.0.1:$pdisk/emails/batch" \
+	    batch.lua
+	brss=$(rss_stop "$relay_disk")
+	rbatch=$(awk -v r="$(field "$res" rps)" -v n="$nbatch" \
+	    'BEGIN { print r * n }')
+	bres=$res
+	wrk_run send-disk-b2 "http://127.0.0.1:$pdisk/send" send.lua
+	s2=$(field "$res" rps)
+	rbatchsend=$(mean "$s1" "$s2")
+	res=$bres
+	wrk_row batch-disk "nginx -> relay-fcgi POST /emails/batch, $nbatch emails, durable" \
+	    "$brss" "$(fmt "$rbatch") messages/s; durable /send before / after: \
+$(fmt "$s1") / $(fmt "$s2") req/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
 # ---- trackd ---------------------------------------------------------------
 tk=""
 kv() { printf '%s\n' "$tk" | sed -n "s/^$1=//p"; }
@@ -594,6 +623,9 @@ targets() {
 	printf '| durable /send, req/s | %s | >= 10,000 (2x a Node.js relay) |\n' \
 	    "$(fmt "$rdisk")"
 	printf '| durable /send p99 | %s ms | < 10 ms |\n' "$p99disk"
+	[ "$rbatch" != 0 ] && printf '| durable /emails/batch (%s emails) messages/s vs durable /send req/s (mean of before/after) | %s (%s vs %s) | >= 300%% |\n' \
+	    "$nbatch" "$(ratio "$rbatch" "$rbatchsend")" "$(fmt "$rbatch")" \
+	    "$(fmt "$rbatchsend")"
 	printf '| durable /send vs fcgi-echo + durable write | %s | context |\n' \
 	    "$(ratio "$rdisk" "$rechodisk")"
 	printf '| tmpfs /send vs fcgi-echo (mean of before/after) | %s | >= 70%% |\n' \

@@ -120,7 +120,9 @@ spool_chown(struct spool *sp, uid_t uid, gid_t gid)
 	if (fchown(sp->qid, uid, gid) == -1 ||
 	    chown_entries(sp->qid, uid, gid) == -1 ||
 	    fchown(sp->suppress, uid, gid) == -1 ||
-	    chown_entries(sp->suppress, uid, gid) == -1)
+	    chown_entries(sp->suppress, uid, gid) == -1 ||
+	    fchown(sp->batch, uid, gid) == -1 ||
+	    chown_entries(sp->batch, uid, gid) == -1)
 		return -1;
 	if (sp->lockfd != -1 && fchown(sp->lockfd, uid, gid) == -1)
 		return -1;

@@ -503,7 +503,7 @@ cmd_stats(struct ctl *c)
 	struct spool_entry	*v;
 	cJSON			*o, *r;
 	long			 count[SPOOL_NSTATES];
-	long			 rcpt[SPOOL_RCPT_NSTATUS], supp;
+	long			 rcpt[SPOOL_RCPT_NSTATUS], supp, batches;
 	time_t			 oldest = 0, due;
 	size_t			 n;
 	int			 s, running;
@@ -527,6 +527,9 @@ cmd_stats(struct ctl *c)
 	if ((supp = spool_suppress_count(c->sp)) == -1)
 		fail_with(c, EX_IOERR, "cannot count suppressed: %s",
 		    strerror(errno));
+	if ((batches = spool_batch_count(c->sp)) == -1)
+		fail_with(c, EX_IOERR, "cannot count batches: %s",
+		    strerror(errno));
 	if (c->json) {
 		if ((o = cJSON_CreateObject()) == NULL) {
 			fail_with(c, EX_OSERR, "out of memory");
@@ -534,6 +537,7 @@ cmd_stats(struct ctl *c)
 		}
 		for (s = 0; s < SPOOL_NSTATES; s++)
 			cJSON_AddNumberToObject(o, spool_state_name(s), count[s]);
+		cJSON_AddNumberToObject(o, "batches", batches);
 		if (oldest)
 			cJSON_AddNumberToObject(o, "oldest_pending_age",
 			    (double)(c->now - oldest));
@@ -556,6 +560,7 @@ cmd_stats(struct ctl *c)
 	}
 	for (s = 0; s < SPOOL_NSTATES; s++)
 		printf("%-11s %ld\n", spool_state_name(s), count[s]);
+	printf("%-11s %ld\n", "batches", batches);
 	printf("oldest pending %s\noldest due     %s\nspoold         %s\n",
 	    oldest ? span(c->now - oldest, a, sizeof(a)) : "-",
 	    due ? span(c->now - due, b, sizeof(b)) : "-",

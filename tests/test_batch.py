@@ -283,7 +283,7 @@ def test_spoold_delivers_each_once(make_stack):
     def delivered():
         found = {}
         for name in os.listdir(s.outbox):
-            if name.endswith(".eml"):
+            if name.endswith(".eml") and not name.startswith("."):
                 raw = open(os.path.join(s.outbox, name), "rb").read()
                 for jid in ids:
                     if ("<%s@relay.test>" % jid).encode() in raw:

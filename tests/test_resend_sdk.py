@@ -73,8 +73,8 @@ def delivered(stack, jid):
     """The message of job jid as the stand-in sendmail got it."""
     def find():
         for name in os.listdir(stack.outbox):
-            if not name.endswith(".eml"):
-                continue
+            if not name.endswith(".eml") or name.startswith("."):
+                continue        # .*: still being written
             with open(os.path.join(stack.outbox, name), "rb") as f:
                 raw = f.read()
             if ("<%s@relay.test>" % jid).encode() in raw:
@@ -297,3 +297,83 @@ def test_get_returns_what_send_was_given(relay):
     assert foreign["data"] is None
     assert foreign["error"]["name"] == "not_found"
     assert foreign["error"]["statusCode"] == 404
+
+
+def batch_email(i):
+    """An email of a batch: EMAIL without attachments (the SDK's batch
+    type has none), each one its own."""
+    e = {k: v for k, v in EMAIL.items() if k != "attachments"}
+    e["subject"] = "%s #%d" % (EMAIL["subject"], i)
+    e["html"] = "<p>Hello %d</p>\n" % i
+    e["text"] = "Hello %d,\nyour order is on its way.\n" % i
+    return e
+
+
+def check_delivered(stack, jid, e):
+    raw = delivered(stack, jid)
+    msg = email.message_from_bytes(raw, policy=email.policy.strict)
+    assert not msg.defects
+    assert msg["Message-ID"] == "<%s@relay.test>" % jid
+    assert msg["From"].addresses[0].display_name == "Zoë App"
+    assert [a.addr_spec for a in msg["To"].addresses] == [
+        "rcpt@example.net", "second@example.net"]
+    assert msg["To"].addresses[0].display_name == "Ünïcode Person"
+    assert msg["Cc"].addresses[0].addr_spec == "cc@example.net"
+    assert msg["Reply-To"].addresses[0].addr_spec == "reply@example.org"
+    assert msg["Bcc"] is None and b"hidden@example.com" not in raw
+    assert str(msg["Subject"]) == e["subject"]
+    assert msg["X-Order"] == "1234"
+    assert b"order_confirmation" not in raw
+    assert msg.get_body(("plain",)).get_content() == e["text"]
+    assert msg.get_body(("html",)).get_content() == e["html"]
+
+
+def test_batch_send_strict_and_permissive(relay):
+    batch = [batch_email(i) for i in range(3)]
+    r = sdk_one(relay, {"op": "batch", "payload": batch})
+    assert r["error"] is None, r
+    ids = [x["id"] for x in r["data"]["data"]]
+    assert len(set(ids)) == 3
+    for jid, e in zip(ids, batch):
+        check_delivered(relay, jid, e)
+
+    # strict: one bad email refuses the batch; the SDK's error object
+    bad = batch + [dict(batch_email(3), to="not an address")]
+    r = sdk_one(relay, {"op": "batch", "payload": bad})
+    assert r["data"] is None
+    assert r["error"]["statusCode"] == 422
+    assert r["error"]["name"] == "validation_error"
+    assert r["error"]["message"].startswith("[3].to")
+
+    # permissive: the valid ones go, the bad one is listed
+    bad = [batch_email(4), dict(batch_email(5), **{"from":
+           "other@example.net"}), batch_email(6)]
+    r = sdk_one(relay, {"op": "batch", "payload": bad,
+                        "options": {"batchValidation": "permissive"}})
+    assert r["error"] is None, r
+    ids = [x["id"] for x in r["data"]["data"]]
+    assert len(ids) == 2
+    assert [x["index"] for x in r["data"]["errors"]] == [1]
+    check_delivered(relay, ids[0], bad[0])
+    check_delivered(relay, ids[1], bad[2])
+    subjects = []
+    for name in os.listdir(relay.outbox):
+        if name.endswith(".eml") and not name.startswith("."):
+            m = email.message_from_bytes(
+                open(os.path.join(relay.outbox, name), "rb").read(),
+                policy=email.policy.strict)
+            subjects.append(str(m["Subject"]))
+    assert sorted(subjects) == sorted(e["subject"] for e in
+                                      batch + [bad[0], bad[2]])
+
+
+def test_batch_send_idempotency_key(relay):
+    batch = [batch_email(i) for i in range(2)]
+    opts = {"idempotencyKey": "sdk-batch-1"}
+    a, b, c = run_sdk(relay, [
+        {"op": "batch", "payload": batch, "options": opts},
+        {"op": "batch", "payload": batch, "options": opts},
+        {"op": "batch", "payload": batch[:1], "options": opts}])
+    assert a["error"] is None and a["data"] == b["data"]
+    assert c["error"]["statusCode"] == 409
+    assert c["error"]["name"] == "invalid_idempotent_request"

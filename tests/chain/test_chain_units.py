@@ -103,8 +103,12 @@ def test_shipped_files_agree_with_each_other():
                      re.MULTILINE).group(1)
     assert setting(sock, "SocketGroup") == [user]
     assert setting(sock, "SocketMode") == ["0660"]
-    # client_max_body_size equals relay.conf's default max_body (512k)
-    assert re.findall(r"client_max_body_size\s+(\S+);", nginx) == ["512k"]
+    # client_max_body_size equals relay.conf's default max_body (512k),
+    # and in the /emails/batch location its max_batch_body (4m)
+    assert re.findall(r"client_max_body_size\s+(\S+);", nginx) == \
+        ["512k", "4m"]
+    batch = nginx.split("location = /emails/batch {")[1].split("}")[0]
+    assert re.findall(r"client_max_body_size\s+(\S+);", batch) == ["4m"]
     # Postfix talks to the socket OpenDKIM creates
     milter = re.search(r"^smtpd_milters = unix:(\S+)$",
                        text("postfix", "main.cf"), re.MULTILINE).group(1)

@@ -25,8 +25,11 @@
  *		through writes only half of it and returns the short count
  *	delay	milliseconds to sleep before each matching call (faults or
  *		not): widens windows for kill -9
+ *	kill	1: a call that would fail kills the process instead
+ *		(SIGKILL, before the call): a crash at an exact point, for
+ *		the resume tests of tests/test_batch_crash.py
  *	log	a file; one line per event: "pid func what path", what
- *		being errno=N (a fault), short or delay
+ *		being errno=N (a fault), short, delay or kill
  *
  * Calls inside the C library (fopen, posix_spawn) do not go through these
  * symbols and are never affected.
@@ -42,6 +45,7 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +78,7 @@ struct fi_conf {
 	long	 after, times;
 	int	 shortw;
 	long	 delay_ms;
+	int	 kill;
 	char	 log[PATH_MAX];
 };
 
@@ -135,6 +140,8 @@ conf_set(struct fi_conf *c, const char *k, const char *v)
 		c->shortw = atoi(v);
 	else if (strcmp(k, "delay") == 0)
 		c->delay_ms = atol(v);
+	else if (strcmp(k, "kill") == 0)
+		c->kill = atoi(v);
 	else if (strcmp(k, "log") == 0)
 		snprintf(c->log, sizeof(c->log), "%s", v);
 }
@@ -330,6 +337,10 @@ decide(int bit, const char *func, const char *p1, const char *p2)
 			return 0;
 		log_event(&c, "write", "short", p1 != NULL ? p1 : "");
 		return 2;
+	}
+	if (c.kill) {
+		log_event(&c, func, "kill", p1 != NULL ? p1 : "");
+		raise(SIGKILL);
 	}
 	log_fault(&c, func, p1 != NULL ? p1 : "");
 	errno = c.err;
