@@ -32,7 +32,7 @@ FUZZ_ALL_CFLAGS	= $(STDFLAGS) $(WARNFLAGS) $(HARDFLAGS) $(FUZZ_CFLAGS) \
 		  $(FUZZ_SAN) $(DEPFLAGS)
 FUZZ_LDLIBS	= $(PKG_LIBS) -pthread
 FUZZ_NAMES	= req build addr mime spool record cfg tokens trackd html2text \
-		  resend event
+		  resend event batch
 FUZZ_BINS	= $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_LIBOBJS	= $(patsubst %,$(FUZZ_OBJDIR)/%, \
 		  $(foreach d,$(FOLDERS),$(call lib_objs,$(d))))
@@ -45,6 +45,7 @@ FUZZ_OPTS_build	= -max_len=8192
 FUZZ_OPTS_spool	= -max_len=8192
 FUZZ_OPTS_record	= -max_len=8192
 FUZZ_OPTS_event	= -max_len=8192
+FUZZ_OPTS_batch	= -max_len=16384
 FUZZ_OPTS_cfg	= -max_len=4096 -dict=$(FUZZ_DIR)/cfg.dict
 FUZZ_OPTS_trackd = -max_len=4096 -dict=$(FUZZ_DIR)/trackd.dict
 FUZZ_OPTS_html2text = -max_len=16384 -dict=$(FUZZ_DIR)/html.dict
