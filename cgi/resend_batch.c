@@ -29,6 +29,7 @@
 
 #include "errors.h"
 #include "http.h"
+#include "jobaddr.h"
 #include "json.h"
 #include "log.h"
 #include "mime.h"
@@ -57,6 +58,7 @@ struct item {
 	size_t		 nrcpt;
 	size_t		 off, len;	/* its message in w->msg */
 	struct spool_env env;
+	struct jobaddr	 ja;		/* env's from and addresses */
 };
 
 static const struct send_api batch_api = {
@@ -328,6 +330,8 @@ build(struct worker *w, const struct caller *c, struct item *items,
 		it->env.subject = it->m.subject;
 		it->env.tags = (const struct spool_tag *)it->m.tags;
 		it->env.ntags = it->m.ntags;
+		if (jobaddr_fill(&it->ja, &it->m, &it->env) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -508,6 +512,7 @@ done:
 		if (items[i].parsed)
 			resend_free(&items[i].m);
 		free(items[i].rcpt);
+		jobaddr_free(&items[i].ja);
 	}
 	free(items);
 	cJSON_Delete(root);

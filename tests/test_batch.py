@@ -92,6 +92,16 @@ def test_ids_are_found_at_once_by_both_apis(stack):
                          headers={"Authorization": "Bearer " + stack.token})
         assert g.status_code == 200, g.text
         assert g.json()["state"] == "queued"
+    for i, jid in enumerate(ids):
+        g = requests.get(stack.url + "/emails/" + jid, timeout=10,
+                         headers={"Authorization": "Bearer " + stack.token})
+        assert g.status_code == 200, g.text
+        d = g.json()
+        assert d["object"] == "email" and d["id"] == jid
+        assert d["from"] == "App <app@example.org>"
+        assert d["to"] == ["rcpt@example.net"]
+        assert d["subject"] == "Hello %d" % i
+        assert d["last_event"] == "queued"
 
 
 def test_strict_refuses_all_naming_the_index(stack):

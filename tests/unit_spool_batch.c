@@ -64,9 +64,17 @@ setup(void **state)
 	for (i = 0; i < NJOBS; i++) {
 		assert_int_equal(spool_id_new(fx->ids[i]), 0);
 		snprintf(fx->subj[i], sizeof(fx->subj[i]), "Subject %d", i);
-		fx->env[i] = (struct spool_env){ fx->ids[i], 1700000000 + i,
-		    "app", fx->ids[i], "a@example.com", rcpts, 2, fx->subj[i],
-		    i == 1 ? tags : NULL, i == 1 ? 1 : 0, 0 };
+		memset(&fx->env[i], 0, sizeof(fx->env[i]));
+		fx->env[i].id = fx->ids[i];
+		fx->env[i].created = 1700000000 + i;
+		fx->env[i].caller = "app";
+		fx->env[i].message_id = fx->ids[i];
+		fx->env[i].sender = "a@example.com";
+		fx->env[i].rcpt = rcpts;
+		fx->env[i].nrcpt = 2;
+		fx->env[i].subject = fx->subj[i];
+		fx->env[i].tags = i == 1 ? tags : NULL;
+		fx->env[i].ntags = i == 1 ? 1 : 0;
 	}
 	*state = fx;
 	return 0;
