@@ -386,8 +386,8 @@ time_t		 spool_oldest_due(struct spool *, time_t now);
 
 /*
  * Idempotency keys under idem/: file name = hex SHA-256 of caller NUL key,
- * content "<jobid> <hex sha256 of body> <unix time>\n", written only after
- * the job is committed.  begin flocks the key file: SPOOL_IDEM_DUP (id
+ * content "<jobid> <hex sha256 of body> <unix time>\n" (a batch: its id,
+ * then its whole answer), written only after the job is committed.  begin flocks the key file: SPOOL_IDEM_DUP (id
  * copied out) for a committed entry younger than 24 h with the same body
  * hash, SPOOL_IDEM_CONFLICT for a different hash, otherwise SPOOL_IDEM_NEW
  * with the lock held: the caller enqueues, then commits or aborts.  -1 +
