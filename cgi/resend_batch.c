@@ -227,22 +227,6 @@ refuse_item(struct worker *w, const struct item *it, size_t i)
 	    status == 503 ? HTTP_RETRY_AFTER : NULL);
 }
 
-/* Appends s as the inside of a JSON string. */
-static void
-json_str(struct buf *b, const char *s)
-{
-	const unsigned char	*p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_addf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			buf_addf(b, "\\u%04x", *p);
-		else
-			buf_addc(b, (char)*p);
-	}
-}
-
 /* {"data":[{"id":...},...]} and, permissive, "errors":[...]: into w->out. */
 static int
 answer(struct worker *w, const struct item *items, size_t n, int permissive)
@@ -265,10 +249,10 @@ answer(struct worker *w, const struct item *items, size_t n, int permissive)
 			buf_addf(b, "%s{\"index\":%zu,\"message\":\"",
 			    k++ ? "," : "", i);
 			if (items[i].field[0] != '\0') {
-				json_str(b, items[i].field);
+				http_json_str(b, items[i].field);
 				buf_adds(b, ": ");
 			}
-			json_str(b, items[i].message);
+			http_json_str(b, items[i].message);
 			buf_adds(b, "\"}");
 		}
 		buf_adds(b, "]");
