@@ -10,17 +10,22 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 
 #include "buf.h"
 #include "html2text.h"
 
 #define H2T_LISTS	8	/* nested lists tracked; deeper ones share */
+#define H2T_KEEP_DEPTH	256	/* a context with deeper stacks is not kept */
+#define H2T_KEEP_NAMES	512	/* nor one that learned more names */
 #define H2T_OPTIONS	(HTML_PARSE_RECOVER | HTML_PARSE_NONET |	\
 			 HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |	\
 			 HTML_PARSE_NODEFDTD | HTML_PARSE_IGNORE_ENC)
@@ -45,7 +50,7 @@ struct h2t_elem {
 	enum h2t_kind	 kind;
 };
 
-/* Sorted by name for bsearch. */
+/* Sorted by name (see kind_of()). */
 static const struct h2t_elem elems[] = {
 	{ "a", K_LINK }, { "address", K_LINE }, { "article", K_LINE },
 	{ "aside", K_LINE }, { "blockquote", K_PARA }, { "body", K_LINE },
@@ -106,20 +111,44 @@ html2text_init(void)
 	xmlInitParser();
 }
 
-static int
-elem_cmp(const void *k, const void *e)
+/*
+ * Where the elements of each first letter start in elems[]: the names
+ * come from every tag of every template, so a lookup compares with the
+ * few names of one letter only.  Filled once (key_init()).
+ */
+static unsigned char	elem_first[27];
+
+static void
+elem_index(void)
 {
-	return strcmp(k, ((const struct h2t_elem *)e)->name);
+	size_t	 i, n = sizeof(elems) / sizeof(elems[0]);
+	int	 c;
+
+	for (c = 0, i = 0; c < 26; c++) {
+		elem_first[c] = (unsigned char)i;
+		while (i < n && elems[i].name[0] == 'a' + c)
+			i++;
+	}
+	elem_first[26] = (unsigned char)n;
 }
 
 static enum h2t_kind
 kind_of(const char *name)
 {
-	const struct h2t_elem	*e;
+	unsigned	 c = (unsigned char)name[0] - 'a';
+	const char	*a, *b;
+	size_t		 i;
 
-	e = bsearch(name, elems, sizeof(elems) / sizeof(elems[0]),
-	    sizeof(elems[0]), elem_cmp);
-	return e == NULL ? K_INLINE : e->kind;
+	if (c >= 26)
+		return K_INLINE;
+	for (i = elem_first[c]; i < elem_first[c + 1]; i++) {
+		for (a = name + 1, b = elems[i].name + 1; *a == *b && *a != '\0';
+		    a++, b++)
+			;
+		if (*a == *b)
+			return elems[i].kind;
+	}
+	return K_INLINE;
 }
 
 /* Output. */
@@ -131,10 +160,18 @@ fail(struct h2t *t)
 		t->err = errno != 0 ? errno : ENOMEM;
 }
 
-static void
+static inline void
 put(struct h2t *t, const void *s, size_t n)
 {
-	if (!t->err && buf_add(t->out, s, n) == -1)
+	struct buf	*b = t->out;
+
+	if (t->err || n == 0)
+		return;
+	if (b->cap - b->len > n) {	/* no call while it has room */
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+	} else if (buf_add(b, s, n) == -1)
 		fail(t);
 }
 
@@ -387,6 +424,22 @@ pre_char(struct h2t *t, const unsigned char *s, size_t l, int cls)
 	t->any = 1;
 }
 
+/* Add to the word being read; without a call while it has room. */
+static inline void
+word_add(struct h2t *t, const unsigned char *s, size_t l)
+{
+	struct buf	*w = &t->word;
+
+	if (l == 0)
+		return;
+	if (w->cap - w->len > l) {
+		memcpy(w->data + w->len, s, l);
+		w->len += l;
+		w->data[w->len] = '\0';
+	} else if (buf_add(w, s, l) == -1)
+		fail(t);
+}
+
 /* Printable ASCII but space: the common case, taken a run at a time. */
 static inline int
 is_plain(unsigned char c)
@@ -406,8 +459,7 @@ text(struct h2t *t, const unsigned char *s, size_t len)
 		if (t->pre == 0 && is_plain(s[i])) {
 			for (l = 1; i + l < len && is_plain(s[i + l]); l++)
 				;
-			if (buf_add(&t->word, s + i, l) == -1)
-				fail(t);
+			word_add(t, s + i, l);
 			t->wordw += l;
 			link_text(t, s + i, l, C_CHAR);
 			continue;
@@ -423,8 +475,7 @@ text(struct h2t *t, const unsigned char *s, size_t len)
 			continue;
 		}
 		if (cls == C_CHAR) {
-			if (buf_add(&t->word, s + i, l) == -1)
-				fail(t);
+			word_add(t, s + i, l);
 			t->wordw++;
 		} else if (cls != C_DROP)
 			boundary(t);
@@ -753,14 +804,162 @@ finish(struct h2t *t)
 	put(t, "\n", 1);
 }
 
+/*
+ * Whether s holds only well-formed UTF-8 (what libxml2's parser reads
+ * without an encoder; a request's html always does, its JSON was checked).
+ */
+static int
+utf8_ok(const unsigned char *s, size_t n)
+{
+	size_t	 i = 0, l;
+	uint64_t w;
+
+	while (i < n) {
+		if (n - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if ((w & 0x8080808080808080ULL) == 0) {
+				i += 8;
+				continue;
+			}
+		}
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((l = u8len(s + i, n - i)) == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+/*
+ * One parser context per thread, kept between conversions: creating and
+ * freeing one (its dictionary, stacks and SAX handler) costs more than
+ * parsing a short template.  htmlCtxtReset() clears its state before
+ * each document; what it keeps is its stacks and its dictionary of
+ * element and attribute names (never text or attribute values).  A
+ * context that grew past what templates need, or that failed, is freed.
+ */
+static pthread_key_t	h2t_key;
+static pthread_once_t	h2t_once = PTHREAD_ONCE_INIT;
+static int		h2t_key_ok;
+
+static void
+ctxt_free(void *p)
+{
+	htmlFreeParserCtxt(p);
+}
+
+static void
+key_init(void)
+{
+	elem_index();
+	h2t_key_ok = pthread_key_create(&h2t_key, ctxt_free) == 0;
+}
+
+static htmlParserCtxtPtr
+ctxt_get(void)
+{
+	htmlParserCtxtPtr	 ctxt;
+
+	if (pthread_once(&h2t_once, key_init) == 0 && h2t_key_ok &&
+	    (ctxt = pthread_getspecific(h2t_key)) != NULL)
+		return ctxt;
+	if ((ctxt = htmlNewParserCtxt()) == NULL)
+		return NULL;
+	memset(ctxt->sax, 0, sizeof(*ctxt->sax));
+	ctxt->sax->initialized = XML_SAX2_MAGIC;
+	ctxt->sax->startElement = on_start;
+	ctxt->sax->endElement = on_end;
+	ctxt->sax->characters = on_text;
+	ctxt->sax->ignorableWhitespace = on_text;
+	ctxt->sax->cdataBlock = on_ignore;
+	ctxt->sax->serror = on_error;
+	if (h2t_key_ok && pthread_setspecific(h2t_key, ctxt) != 0) {
+		htmlFreeParserCtxt(ctxt);
+		return NULL;
+	}
+	return ctxt;
+}
+
+/* After a document: nothing of it stays but names; big or failed, gone. */
+static void
+ctxt_put(htmlParserCtxtPtr ctxt, int failed)
+{
+	xmlParserInputPtr	 in;
+
+	while ((in = inputPop(ctxt)) != NULL)
+		xmlFreeInputStream(in);
+	xmlCtxtResetLastError(ctxt);
+	ctxt->userData = NULL;
+	if (failed || !h2t_key_ok || ctxt->nameMax > H2T_KEEP_DEPTH ||
+	    xmlDictSize(ctxt->dict) > H2T_KEEP_NAMES) {
+		if (h2t_key_ok)
+			(void)pthread_setspecific(h2t_key, NULL);
+		htmlFreeParserCtxt(ctxt);
+	}
+}
+
+/*
+ * Parse html into t's callbacks.  Well-formed UTF-8 without a NUL (as a
+ * request's html always is: its JSON was checked) is read as UTF-8 from
+ * the start, from a NUL-terminated copy (*copy, to be freed after the
+ * parser let go of it) that is an input with no buffer behind it, as
+ * libxml2 reads an entity's text: no encoder (passing "UTF-8" runs every
+ * byte through libxml2's UTF-8 to UTF-8 converter) and no refills.
+ * Anything else goes through that converter, which passes bad bytes on
+ * (u8len() drops them) where the bare parser would take the rest of the
+ * input for Latin-1.
+ */
+static int
+parse(htmlParserCtxtPtr ctxt, struct h2t *t, const char *html, size_t len,
+    char **copy)
+{
+	xmlParserInputPtr	 in;
+	htmlDocPtr		 doc;
+
+	ctxt->userData = t;
+	if (memchr(html, '\0', len) != NULL ||
+	    !utf8_ok((const unsigned char *)html, len)) {
+		doc = htmlCtxtReadMemory(ctxt, html, (int)len, NULL, "UTF-8",
+		    H2T_OPTIONS);
+		if (doc != NULL)
+			xmlFreeDoc(doc);
+		return ctxt->errNo == XML_ERR_NO_MEMORY ? -1 : 0;
+	}
+	if ((*copy = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(*copy, html, len);
+	(*copy)[len] = '\0';
+	htmlCtxtReset(ctxt);
+	if ((in = xmlNewInputStream(ctxt)) == NULL)
+		return -1;
+	in->base = in->cur = (const xmlChar *)*copy;
+	in->end = in->base + len;
+	in->length = (int)len;
+	if (inputPush(ctxt, in) < 0) {
+		xmlFreeInputStream(in);
+		return -1;
+	}
+	htmlCtxtUseOptions(ctxt, H2T_OPTIONS);
+	ctxt->charset = XML_CHAR_ENCODING_UTF8;
+	htmlParseDocument(ctxt);
+	if (ctxt->myDoc != NULL) {
+		xmlFreeDoc(ctxt->myDoc);
+		ctxt->myDoc = NULL;
+	}
+	return ctxt->errNo == XML_ERR_NO_MEMORY ? -1 : 0;
+}
+
 int
 html2text_convert(struct buf *out, const char *html, size_t len)
 {
-	xmlSAXHandler		 sax;
 	htmlParserCtxtPtr	 ctxt;
 	struct h2t		 t;
 	size_t			 mark = out->len;
-	htmlDocPtr		 doc;
+	char			*copy = NULL;
+	int			 failed;
 
 	if (len > INT_MAX) {
 		errno = EOVERFLOW;
@@ -772,27 +971,15 @@ html2text_convert(struct buf *out, const char *html, size_t len)
 	buf_init(&t.word);
 	buf_init(&t.ltext);
 	buf_init(&t.ws);
-	memset(&sax, 0, sizeof(sax));
-	sax.initialized = XML_SAX2_MAGIC;
-	sax.startElement = on_start;
-	sax.endElement = on_end;
-	sax.characters = on_text;
-	sax.ignorableWhitespace = on_text;
-	sax.cdataBlock = on_ignore;
-	sax.serror = on_error;
-	if ((ctxt = htmlNewParserCtxt()) == NULL) {
+	if ((ctxt = ctxt_get()) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	memcpy(ctxt->sax, &sax, sizeof(sax));
-	ctxt->userData = &t;
-	doc = htmlCtxtReadMemory(ctxt, html, (int)len, NULL, "UTF-8",
-	    H2T_OPTIONS);
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	if (ctxt->errNo == XML_ERR_NO_MEMORY && t.err == 0)
+	failed = parse(ctxt, &t, html, len, &copy) == -1;
+	if (failed && t.err == 0)
 		t.err = ENOMEM;
-	htmlFreeParserCtxt(ctxt);
+	ctxt_put(ctxt, failed || t.err != 0);
+	free(copy);
 	finish(&t);
 	free(t.href);
 	buf_free(&t.word);

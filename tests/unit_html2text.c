@@ -432,9 +432,67 @@ test_append(void **state)
 	buf_free(&b);
 }
 
+/*
+ * Each thread keeps its parser between conversions: nothing of one
+ * document shows in the next, whatever it left open, however many names
+ * or how deep it went (such a parser is dropped), and through the
+ * fallback for bad UTF-8.
+ */
+static void
+test_reuse(void **state)
+{
+	struct buf	 in;
+	char		*receipt, *want, *exact;
+	int		 i, round;
+
+	(void)state;
+	receipt = slurp("receipt.html");
+	want = slurp("receipt.txt");
+	for (round = 0; round < 3; round++) {
+		same("<p>open <b><i><a href=\"https://a.example/\">link "
+		    "<ul><li>item<pre>  pre",
+		    "open link\n\n- item\n    pre\n\n<https://a.example/>\n");
+		same("<p>y</p>", "y\n");
+		same("<title>t</title><style>p{}</style>x", "x\n");
+		same("after <script>if (a < b) {", "after\n");
+		same("z", "z\n");
+		buf_init(&in);
+		for (i = 0; i < 2000; i++)
+			assert_int_equal(buf_addf(&in, "<x%d a%d=v>", i, i), 0);
+		assert_int_equal(buf_adds(&in, "names"), 0);
+		same(in.data, "names\n");
+		buf_reset(&in);
+		for (i = 0; i < 2000; i++)
+			assert_int_equal(buf_adds(&in, "<div><span>"), 0);
+		assert_int_equal(buf_adds(&in, "deep"), 0);
+		same(in.data, "deep\n");
+		buf_free(&in);
+		same("caf\xe9 <b>x", "caf x\n");
+		buf_init(&in);	/* a NUL inside: the old way */
+		assert_int_equal(html2text_convert(&in, "<p>a\0b</p>", 10), 0);
+		assert_non_null(in.data);
+		assert_true(in.len >= 2 && in.data[0] == 'a' &&
+		    in.data[in.len - 1] == '\n');
+		buf_free(&in);
+		exact = malloc(9);	/* no NUL after it: not read past */
+		assert_non_null(exact);
+		memcpy(exact, "<p>ab</p>", 9);
+		buf_init(&in);
+		assert_int_equal(html2text_convert(&in, exact, 9), 0);
+		assert_string_equal(in.data, "ab\n");
+		buf_free(&in);
+		free(exact);
+		same(receipt, want);
+		same("<p>y</p>", "y\n");
+	}
+	free(receipt);
+	free(want);
+}
+
 struct job {
-	const char	*html;
-	const char	*want;
+	const char	*html[4];
+	const char	*want[4];
+	int		 first;
 	int		 ok;
 };
 
@@ -443,20 +501,24 @@ worker(void *arg)
 {
 	struct job	*j = arg;
 	struct buf	 b;
-	int		 i;
+	int		 i, k;
 
 	j->ok = 1;
 	for (i = 0; i < 200; i++) {
+		k = (j->first + i) % 4;
 		buf_init(&b);
-		if (html2text_convert(&b, j->html, strlen(j->html)) == -1 ||
-		    b.data == NULL || strcmp(b.data, j->want) != 0)
+		if (html2text_convert(&b, j->html[k], strlen(j->html[k])) ==
+		    -1 || b.data == NULL || strcmp(b.data, j->want[k]) != 0)
 			j->ok = 0;
 		buf_free(&b);
 	}
 	return NULL;
 }
 
-/* Four threads at once, as relay-fcgi's workers. */
+/*
+ * Four threads at once, as relay-fcgi's workers, each going through the
+ * four templates in turn (from a different one) with the parser it keeps.
+ */
 static void
 test_threads(void **state)
 {
@@ -466,22 +528,32 @@ test_threads(void **state)
 	struct job	 j[4];
 	pthread_t	 th[4];
 	char		 name[64];
-	int		 i;
+	char		*html[4], *want[4];
+	int		 i, k;
 
 	(void)state;
+	for (k = 0; k < 4; k++) {
+		snprintf(name, sizeof(name), "%s.html", names[k]);
+		html[k] = slurp(name);
+		snprintf(name, sizeof(name), "%s.txt", names[k]);
+		want[k] = slurp(name);
+	}
 	for (i = 0; i < 4; i++) {
-		snprintf(name, sizeof(name), "%s.html", names[i]);
-		j[i].html = slurp(name);
-		snprintf(name, sizeof(name), "%s.txt", names[i]);
-		j[i].want = slurp(name);
+		for (k = 0; k < 4; k++) {
+			j[i].html[k] = html[k];
+			j[i].want[k] = want[k];
+		}
+		j[i].first = i;
 		assert_int_equal(pthread_create(&th[i], NULL, worker, &j[i]),
 		    0);
 	}
 	for (i = 0; i < 4; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 		assert_true(j[i].ok);
-		free((char *)j[i].html);
-		free((char *)j[i].want);
+	}
+	for (k = 0; k < 4; k++) {
+		free(html[k]);
+		free(want[k]);
 	}
 }
 
@@ -504,6 +576,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_no_loading),
 		cmocka_unit_test(test_deep),
 		cmocka_unit_test(test_append),
+		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_threads),
 	};
 	const char	*slash;
