@@ -83,7 +83,9 @@ int	mime_hdr_raw(struct buf *, const char *name, const char *value);
 
 /*
  * An address list header, folded after the commas; a name is written as
- * atoms, as a quoted-string, or as plain words and runs of encoded words.
+ * atoms, as a quoted-string, or word by word: atoms, quoted-strings for
+ * ASCII words with specials, and each run of the other words as encoded
+ * words, split only where a run does not fit in one.
  */
 int	mime_hdr_addrs(struct buf *, const char *name,
 	    const struct mail_addr *, size_t);

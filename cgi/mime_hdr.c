@@ -132,43 +132,57 @@ hw_quoted(struct hw *h, const char *s, size_t len)
 	hw_put(h, "\"", 1);
 }
 
-/* An atom that needs no encoding. */
+/* How a word of a display name is written. */
+enum { W_ATOM, W_QUOTED, W_ENCODED };
+
+/*
+ * An atom as it is; other printable ASCII (specials: "Smith," "(Sales)")
+ * as a quoted-string; the rest (non-ASCII, "=?", a word of specials too
+ * long to be quoted) in encoded words.
+ */
 static int
-plain_word(const char *s, size_t len)
+word_kind(const char *s, size_t len)
 {
 	size_t	 i;
 
 	for (i = 0; i < len; i++)
 		if (!addr_is_atext((unsigned char)s[i]) ||
 		    (s[i] == '=' && i + 1 < len && s[i + 1] == '?'))
-			return 0;
-	return 1;
+			break;
+	if (i == len)
+		return W_ATOM;
+	/* A quoted-string too long for a folded line is encoded (and split). */
+	return len + 3 < MIME_FOLD / 2 && printable_ok(s, len) ? W_QUOTED :
+	    W_ENCODED;
 }
 
 /*
- * Words separated by single spaces: plain atoms as they are, each run of
- * other words as encoded words.  Decoders drop the space between two
- * adjacent encoded words (RFC 2047 6.2) and keep it between an encoded
- * word and an atom, so a run carries its inner spaces encoded.
+ * Words separated by single spaces: atoms as they are, other ASCII words
+ * as quoted-strings, each run of the other words as encoded words, split
+ * only where a run does not fit in one.  Decoders drop the space between
+ * two adjacent encoded words (RFC 2047 6.2) and keep it between an
+ * encoded word and an atom or a quoted-string, so a run carries its inner
+ * spaces encoded.  Python's email (CPython issue 128110) adds a space
+ * between adjacent encoded words of an address header, and keeps exactly
+ * one beside an atom or a quoted-string: only a run too long for one
+ * encoded word shows an extra space there, beside its own.
  */
 static void
 hw_mixed(struct hw *h, const char *s, size_t len)
 {
 	size_t	 i, j, run = 0;
-	int	 in_run = 0;
+	int	 in_run = 0, k;
 
 	for (i = 0; i <= len; i = j + 1) {
 		for (j = i; j < len && s[j] != ' '; j++)
 			;
-		if (j < len && !plain_word(s + i, j - i)) {
+		k = word_kind(s + i, j - i);
+		if (k == W_ENCODED) {
 			if (!in_run)
 				run = i;
 			in_run = 1;
-			continue;
-		}
-		if (j == len && !plain_word(s + i, j - i)) {
-			if (!in_run)
-				run = i;
+			if (j < len)
+				continue;
 			hw_words(h, (const unsigned char *)s + run, j - run, 1);
 			return;
 		}
@@ -176,8 +190,12 @@ hw_mixed(struct hw *h, const char *s, size_t len)
 			hw_words(h, (const unsigned char *)s + run, i - 1 - run,
 			    1);
 		in_run = 0;
-		hw_sep(h, j - i);
-		hw_put(h, s + i, j - i);
+		if (k == W_QUOTED)
+			hw_quoted(h, s + i, j - i);
+		else {
+			hw_sep(h, j - i);
+			hw_put(h, s + i, j - i);
+		}
 	}
 }
 

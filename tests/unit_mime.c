@@ -727,10 +727,17 @@ test_hdr_addrs(void **state)
 	a[0].name = "Jos\xc3\xa9 Garc\xc3\xad" "a";
 	addrs_is(a, 1, "To: =?UTF-8?B?Sm9zw6kgR2FyY8OtYQ==?= "
 	    "<a@example.com>\n");
-	/* Plain words stay plain around an encoded run. */
+	/* Plain words stay plain around an encoded run, ASCII words with
+	 * specials are quoted-strings: no two encoded words side by side. */
 	a[0].name = "Dr. J\xc3\xb6rg M\xc3\xbcller of Example Inc";
-	addrs_is(a, 1, "To: =?UTF-8?B?RHIuIErDtnJnIE3DvGxsZXI=?= of Example Inc"
-	    " <a@example.com>\n");
+	addrs_is(a, 1, "To: \"Dr.\" =?UTF-8?B?SsO2cmcgTcO8bGxlcg==?= of Example"
+	    " Inc <a@example.com>\n");
+	a[0].name = "M\xc3\xbcller & S\xc3\xb6hne (Vertrieb), K\xc3\xb6ln";
+	addrs_is(a, 1, "To: =?UTF-8?Q?M=C3=BCller?= & =?UTF-8?B?U8O2aG5l?= "
+	    "\"(Vertrieb),\"\n =?UTF-8?B?S8O2bG4=?= <a@example.com>\n");
+	a[0].name = "\xc3\xa9 \"q\\\" x";
+	addrs_is(a, 1, "To: =?UTF-8?B?w6k=?= \"\\\"q\\\\\\\"\" x "
+	    "<a@example.com>\n");
 	a[0].name = "Ren\xc3\xa9 Descartes and the Philosophers of Europe";
 	addrs_is(a, 1, "To: =?UTF-8?B?UmVuw6k=?= Descartes and the "
 	    "Philosophers of Europe\n <a@example.com>\n");
