@@ -388,8 +388,8 @@ claim_job(struct daemon *d, const char *id, struct slot *s)
 	if (spool_claim_due(d->sp, id, spool_now(), &due) == -1) {
 		if (errno == EAGAIN) {
 			/* Rescheduled after the index said due: wait. */
-			log_debug("job=%s rescheduled, due at %lld", id,
-			    (long long)due);
+			log_info("job=%s rescheduled while claimed; back to "
+			    "pending, due=%lld", id, (long long)due);
 			if (pindex_put(&d->pending, id, due) == -1)
 				d->want_rescan = 1;
 		} else if (errno != ENOENT) {

@@ -19,6 +19,7 @@ from test_messages import fake_control, outcome
 from test_resend import cancel, iso, patch, post, resend_error
 
 OUTCOME = os.path.join(ROOT, "tests", "helpers", "record-outcome")
+SHIM = os.path.join(ROOT, "tests", "helpers", "faultinject.so")
 # Resend's form: ISO 8601, microseconds, "+00:00".
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
@@ -235,3 +236,37 @@ def test_tokens_and_methods(stack):
     # HEAD is not GET here: Resend's API has no HEAD either.
     assert get(stack, jid, method="HEAD").status_code == 405
     assert json.loads(get(stack, jid).text)["id"] == jid
+
+
+def test_reschedule_racing_the_claim_waits(make_stack):
+    """PATCH lands between spoold's due check and its claim (held open by
+    the shim's gate on the claim's rename): spoold claims the rescheduled
+    copy, sees it is not due and puts it back; nothing goes out early."""
+    s = make_stack().start()
+    gate = os.path.join(s.dir, "gate")
+    os.mkdir(gate)
+    jid = post(s, MSG).json()["id"]                 # due now
+    control = os.path.join(s.dir, "fi.control")
+    with open(control, "w") as f:
+        f.write("funcs renameat\npath */spool/pending/%s\ntimes 0\n"
+                "gate %s\nlog %s\n" % (jid, gate,
+                                       os.path.join(s.dir, "fi.log")))
+    s.start_spoold(env={"LD_PRELOAD": SHIM, "FI_CONTROL": control,
+                        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                        ":verify_asan_link_order=0"})
+    wait_for(lambda: os.path.exists(os.path.join(gate, "reached")),
+             what="spoold's claim of a due job")
+    due = int(time.time()) + 3600
+    assert patch(s, jid, {"scheduled_at": iso(due)}).status_code == 200
+    open(os.path.join(gate, "release"), "w").close()
+    wait_for(lambda: "rescheduled while claimed" in s.log("spoold.log") or
+             s.jobs("sent") != [], what="the claim")
+    assert s.jobs("sent") == [] and s.jobs("processing") == []
+    assert s.jobs("pending") == [jid]
+    assert os.stat(os.path.join(s.spool, "pending", jid)).st_mtime == due
+    assert "job=%s rescheduled while claimed; back to pending, due=%d" % (
+        jid, due) in s.log("spoold.log")
+    assert not [n for n in os.listdir(s.outbox) if n.endswith(".eml")]
+    body = email_of(s, jid)
+    assert body["last_event"] == "scheduled"
+    assert stamp(body["scheduled_at"]) == due

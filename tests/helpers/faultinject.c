@@ -29,7 +29,11 @@
  *		(SIGKILL, before the call): a crash at an exact point, for
  *		the resume tests of tests/test_batch_crash.py
  *	log	a file; one line per event: "pid func what path", what
- *		being errno=N (a fault), short, delay or kill
+ *		being errno=N (a fault), short, delay, kill or gate
+ *	gate	a directory: before each matching call (faults or not),
+ *		create DIR/reached and hold the call until DIR/release
+ *		exists (at most 60 s): a test runs its side of a race
+ *		exactly inside that window, then releases the call
  *
  * Calls inside the C library (fopen, posix_spawn) do not go through these
  * symbols and are never affected.
@@ -80,6 +84,7 @@ struct fi_conf {
 	long	 delay_ms;
 	int	 kill;
 	char	 log[PATH_MAX];
+	char	 gate[PATH_MAX];
 };
 
 static pthread_mutex_t	 fi_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -144,6 +149,8 @@ conf_set(struct fi_conf *c, const char *k, const char *v)
 		c->kill = atoi(v);
 	else if (strcmp(k, "log") == 0)
 		snprintf(c->log, sizeof(c->log), "%s", v);
+	else if (strcmp(k, "gate") == 0)
+		snprintf(c->gate, sizeof(c->gate), "%s", v);
 }
 
 static void
@@ -185,7 +192,7 @@ static void
 conf_read_env(struct fi_conf *c)
 {
 	static const char *const keys[] = { "funcs", "path", "errno", "after",
-	    "times", "short", "delay", "log" };
+	    "times", "short", "delay", "log", "gate" };
 	char		 name[32];
 	const char	*v;
 	size_t		 i, k;
@@ -303,6 +310,27 @@ sleep_ms(long ms)
 		;
 }
 
+/* The gate: DIR/reached, then wait for DIR/release (raw system calls). */
+static void
+gate_wait(const struct fi_conf *c, const char *func, const char *path)
+{
+	char		name[PATH_MAX + 16];
+	struct stat	st;
+	int		fd, i;
+
+	snprintf(name, sizeof(name), "%s/reached", c->gate);
+	if ((fd = (int)syscall(SYS_openat, AT_FDCWD, name,
+	    O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
+		syscall(SYS_close, fd);
+	log_event(c, func, "gate", path);
+	snprintf(name, sizeof(name), "%s/release", c->gate);
+	for (i = 0; i < 6000; i++) {
+		if (syscall(SYS_newfstatat, AT_FDCWD, name, &st, 0) == 0)
+			return;
+		sleep_ms(10);
+	}
+}
+
 /*
  * Decides for one call: 0 let it through, 1 fail it (errno set), 2 a
  * short write.  p1 and p2 are the paths the call works on.
@@ -330,6 +358,8 @@ decide(int bit, const char *func, const char *p1, const char *p2)
 		log_event(&c, func, "delay", p1 != NULL ? p1 : "");
 		sleep_ms(c.delay_ms);
 	}
+	if (c.gate[0] != '\0')
+		gate_wait(&c, func, p1 != NULL ? p1 : "");
 	errno = saved;
 	hit = n >= c.after && (c.times < 0 || n < c.after + c.times);
 	if (!hit) {
