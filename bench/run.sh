@@ -406,13 +406,24 @@ if [ $relay = 1 ] && want batch; then
 	rbatch=$(awk -v r="$(field "$res" rps)" -v n="$nbatch" \
 	    'BEGIN { print r * n }')
 	bres=$res
+	# The jobs' own files are written back later (their batch files hold
+	# them durably; spoold, stopped here, would sync them): that debt is
+	# paid here, timed, and counted in a second figure.
+	t0=$(now)
+	sync
+	bsync=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	rbatchw=$(awk -v q="$(field "$res" requests)" -v n="$nbatch" \
+	    -v s="$(field "$res" secs)" -v w="$bsync" \
+	    'BEGIN { print q * n / (s + w) }')
 	wrk_run send-disk-b2 "http://127.0.0.1:$pdisk/send" send.lua
 	s2=$(field "$res" rps)
 	rbatchsend=$(mean "$s1" "$s2")
 	res=$bres
 	wrk_row batch-disk "nginx -> relay-fcgi POST /emails/batch, $nbatch emails, durable" \
-	    "$brss" "$(fmt "$rbatch") messages/s; durable /send before / after: \
-$(fmt "$s1") / $(fmt "$s2") req/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+	    "$brss" "$(fmt "$rbatch") messages/s; $(fmt "$rbatchw") with the \
+write-back of the job files after the row (sync: $bsync s); durable /send \
+before / after: $(fmt "$s1") / $(fmt "$s2") req/s; load \
+$(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 # ---- trackd ---------------------------------------------------------------
 tk=""
@@ -623,9 +634,10 @@ targets() {
 	printf '| durable /send, req/s | %s | >= 10,000 (2x a Node.js relay) |\n' \
 	    "$(fmt "$rdisk")"
 	printf '| durable /send p99 | %s ms | < 10 ms |\n' "$p99disk"
-	[ "$rbatch" != 0 ] && printf '| durable /emails/batch (%s emails) messages/s vs durable /send req/s (mean of before/after) | %s (%s vs %s) | >= 300%% |\n' \
+	[ "$rbatch" != 0 ] && printf '| durable /emails/batch (%s emails) messages/s vs durable /send req/s (before/after mean) | %s (%s vs %s); with the write-back %s (%s) | >= 300%% |\n' \
 	    "$nbatch" "$(ratio "$rbatch" "$rbatchsend")" "$(fmt "$rbatch")" \
-	    "$(fmt "$rbatchsend")"
+	    "$(fmt "$rbatchsend")" "$(ratio "$rbatchw" "$rbatchsend")" \
+	    "$(fmt "$rbatchw")"
 	printf '| durable /send vs fcgi-echo + durable write | %s | context |\n' \
 	    "$(ratio "$rdisk" "$rechodisk")"
 	printf '| tmpfs /send vs fcgi-echo (mean of before/after) | %s | >= 70%% |\n' \

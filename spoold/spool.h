@@ -53,10 +53,11 @@
  *	state		files			who moves it out
  *	-----		-----			----------------
  *	writing		tmp/batch.<bid>		relay-fcgi: rename to batch/
- *	splitting	batch/<bid> [+ some of	the process holding its flock:
- *			its jobs as above]	relay-fcgi at once, spoold (at
- *						start and every maintenance
- *						pass) once that lock is free
+ *	splitting	batch/<bid> [+ some of	relay-fcgi, holding its flock
+ *			its jobs as above]
+ *	split		batch/<bid> + its jobs	spoold, once that lock is free:
+ *			as above		syncfs, unlink (or the rest of
+ *						the split, if relay-fcgi died)
  *	(gone)		(none)			-
  *
  * The batch file is written, fsynced, renamed into batch/ and batch/ is
@@ -64,14 +65,17 @@
  * it.  The splitter holds an exclusive flock(2) on it from creation to
  * removal, so two never split it.  Splitting writes each job to tmp/<id>
  * without a flush and renames it into pending/ (RENAME_NOREPLACE), in the
- * file's order; one syncfs(2) then makes them all durable, and only then is
- * the batch file unlinked.  A split that resumes (the lock free: its
- * splitter died) starts after the last job of the file that exists in any
- * state, sent/ records included: a job already claimed, sent or canceled is
- * never made again.  A job spoolctl deleted while its batch was being split
- * may come back.  relay-fcgi answers only after its own split, so every id
- * it returns is in pending/ (or further) by then; if its split fails after
- * the commit, spoold finishes it.
+ * file's order, then lets go of the lock: relay-fcgi answers only then, so
+ * every id it returns is in pending/ (or further) by then.  The jobs'
+ * bytes are durable in the batch file meanwhile; spoold, told by the
+ * close (IN_CLOSE_WRITE on batch/), at start and hourly, takes every batch
+ * whose lock is free, makes each of its jobs that exists in no state
+ * (none, after a whole split; sent/ records count as a state), makes them
+ * all durable with one syncfs(2) for up to 64 batches (group commit), and
+ * only then unlinks the batch files.  A crash at any point resumes the
+ * same way: a job lost with an unsynced directory entry is made again, a
+ * job already claimed, sent, held or canceled is not.  A job spoolctl
+ * deleted before its batch file was removed comes back.
  *
  * States of webhook event <eid> (an id like a job's, made by the
  * producer), as the files that exist:
@@ -121,7 +125,7 @@
  *	canceled -> (gone)	older than track_retention (spoold)
  *	tmp -> batch		a batch committed (relay-fcgi)
  *	(batch) -> pending	each job split out: tmp/<id>, renamed
- *	batch -> (gone)		split and synced (relay-fcgi, spoold)
+ *	batch -> (gone)		split and synced (spoold)
  *
  * Race rules: spoold moves jobs pending <-> processing and rewrites a job
  * only while it sits in processing/.  spoolctl never touches processing/;
@@ -327,11 +331,11 @@ int		 spool_enqueue_at(struct spool *, const struct spool_env *,
 /*
  * Batches (see the batch states above).  spool_batch_enqueue writes the n
  * jobs (env->id each, distinct) as batch/<bid> and commits it with one
- * fsync of the file and one of batch/, then splits it into pending/ and
- * makes the jobs durable with one syncfs(2).  0: every job is in pending/;
- * 1: committed, but the split stopped (errno says why) and spoold
- * finishes it; -1 + errno: nothing committed, nothing left behind.
- * Thread-safe.
+ * fsync of the file and one of batch/, then splits it into pending/
+ * without a flush (the batch file stays their durable copy until spoold
+ * has synced them).  0: every job is in pending/; 1: committed, but the
+ * split stopped (errno says why) and spoold finishes it; -1 + errno:
+ * nothing committed, nothing left behind.  Thread-safe.
  */
 struct spool_batch_job {
 	const struct spool_env	*env;
@@ -360,10 +364,11 @@ int		 spool_batch_parse(struct spool_batch *, const char *bid,
 		    const void *buf, size_t len);
 void		 spool_batch_free(struct spool_batch *);
 /*
- * spoold: finishes every batch in batch/ whose flock is free (its splitter
- * died), as spool(5) says; cb is called for each job it creates.  A
+ * spoold: finishes every batch in batch/ whose flock is free: makes each
+ * of its jobs that exists in no state, one syncfs(2) per 64 batches, then
+ * removes their files (spool(5)); cb is called for each job it makes.  A
  * batch file that does not parse is left alone (counted in *bad if not
- * NULL).  Returns the number of jobs created, -1 + errno.
+ * NULL).  Returns the number of jobs made, -1 + errno.
  */
 int		 spool_batch_recover(struct spool *,
 		    void (*cb)(const char *id, void *), void *arg, int *bad);

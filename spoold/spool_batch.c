@@ -225,10 +225,13 @@ split_one(struct spool *sp, const char *id, const char *p, size_t len)
 {
 	int	fd;
 
-	(void)unlinkat(sp->tmp, id, 0);	/* left by a split cut short */
 	if ((fd = openat(sp->tmp, id, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
-		return -1;
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		if (errno != EEXIST || unlinkat(sp->tmp, id, 0) == -1 ||
+		    (fd = openat(sp->tmp, id, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+			return -1;	/* EEXIST: left by a split cut short */
+	}
 	if (spool_write_all(fd, p, len) == -1) {
 		spool_close_keep_errno(fd);
 		spool_unlink_keep_errno(sp->tmp, id);
@@ -251,31 +254,29 @@ split_one(struct spool *sp, const char *id, const char *p, size_t len)
 }
 
 /*
- * Jobs from..n-1 of b into pending/, then one syncfs and the batch file
- * unlinked (the caller holds its lock).  cb for each job made.
+ * The jobs of b that exist in no state (every one for a fresh batch) into
+ * pending/, without a flush: the batch file stays their durable copy
+ * until spool_batch_recover has synced them.  cb for each job made;
+ * *made counts them.
  */
 static int
 split(struct spool *sp, const struct spool_batch *b, const char *buf,
-    size_t from, void (*cb)(const char *, void *), void *arg)
+    int fresh, void (*cb)(const char *, void *), void *arg, int *made)
 {
 	size_t	i;
 
-	for (i = from; i < b->n; i++) {
+	for (i = 0; i < b->n; i++) {
+		if (!fresh && spool_find(sp, b->v[i].id) != -1)
+			continue;	/* split before, or moved on since */
 		if (split_one(sp, b->v[i].id, buf + b->v[i].off,
 		    b->v[i].len) == -1)
 			return -1;
+		if (made != NULL)
+			(*made)++;
 		if (cb != NULL)
 			cb(b->v[i].id, arg);
 	}
-	/*
-	 * One flush for every job of the batch; until it is done the batch
-	 * file is what makes them durable, so it goes only afterwards.  Its
-	 * unlink needs no flush: a batch found again after a crash has
-	 * every job present, and its resume makes none.
-	 */
-	if (syncfs(sp->root) == -1)
-		return -1;
-	return unlinkat(sp->batch, b->id, 0);
+	return 0;
 }
 
 /* Writes the header and the jobs to fd, fsyncs it. */
@@ -356,7 +357,7 @@ spool_batch_enqueue(struct spool *sp, const char *bid,
 	if ((fd = commit(sp, bid, &h, &jobs)) == -1)
 		goto done;
 	/* Committed: from here on it is 0 or 1, never -1. */
-	rc = split(sp, &b, jobs.p, 0, NULL, NULL) == 0 ? 0 : 1;
+	rc = split(sp, &b, jobs.p, 1, NULL, NULL, NULL) == 0 ? 0 : 1;
 done:
 	saved = errno;
 	if (fd != -1)
@@ -369,18 +370,6 @@ done:
 }
 
 /* ---- resume ---- */
-
-/* Where a resumed split starts: after the last job that exists. */
-static size_t
-resume_from(struct spool *sp, const struct spool_batch *b)
-{
-	size_t	i;
-
-	for (i = b->n; i > 0; i--)
-		if (spool_find(sp, b->v[i - 1].id) != -1)
-			return i;
-	return 0;
-}
 
 /* Reads the batch file on fd, whole. */
 static int
@@ -416,75 +405,114 @@ slurp_fd(int fd, char **out, size_t *outlen)
 	return 0;
 }
 
-/* One batch: 0 not ours to take, n > 0 jobs made, -1 + errno. */
+/*
+ * One batch: its fd, locked, when it is ours to finish (*fdp), else -1;
+ * its missing jobs made.  0, or -1 + errno.
+ */
 static int
-recover_one(struct spool *sp, const char *bid,
-    void (*cb)(const char *, void *), void *arg, int *bad)
+resume_one(struct spool *sp, const char *bid,
+    void (*cb)(const char *, void *), void *arg, int *bad, int *made,
+    int *fdp)
 {
 	struct spool_batch	 b;
 	struct stat		 st;
 	char			*buf = NULL;
-	size_t			 len, from;
+	size_t			 len;
 	int			 fd, rc = 0;
 
+	*fdp = -1;
 	memset(&b, 0, sizeof(b));
 	if ((fd = openat(sp->batch, bid, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		rc = errno == EWOULDBLOCK ? 0 : -1;	/* being split */
-		goto done;
+		goto fail;
 	}
 	if (fstat(fd, &st) == -1 || st.st_nlink == 0)
-		goto done;	/* split and removed meanwhile */
+		goto fail;	/* finished and removed meanwhile */
 	if (slurp_fd(fd, &buf, &len) == -1 ||
 	    spool_batch_parse(&b, bid, buf, len) == -1) {
-		if (errno != EBADMSG) {
+		if (errno != EBADMSG)
 			rc = -1;
-			goto done;
-		}
-		if (bad != NULL)
+		else if (bad != NULL)
 			(*bad)++;
-		goto done;
+		goto fail;
 	}
-	from = resume_from(sp, &b);
-	if (split(sp, &b, buf, from, cb, arg) == -1)
-		rc = -1;
-	else
-		rc = (int)(b.n - from);
-done:
+	if ((rc = split(sp, &b, buf, 0, cb, arg, made)) == -1)
+		goto fail;
+	*fdp = fd;
+	spool_batch_free(&b);
+	free(buf);
+	return 0;
+fail:
 	spool_batch_free(&b);
 	free(buf);
 	spool_close_keep_errno(fd);
 	return rc;
 }
 
+#define RESUME_MAX	64	/* batches finished per syncfs */
+
+/*
+ * Up to RESUME_MAX batches: their missing jobs made, one syncfs for all,
+ * then the batch files removed.  Returns how many batches it took on
+ * (0: none left), -1 + errno.
+ */
+static int
+resume_some(struct spool *sp, DIR *d, void (*cb)(const char *, void *),
+    void *arg, int *bad, int *made, int *err)
+{
+	struct dirent	*de;
+	char		 ids[RESUME_MAX][SPOOL_ID_LEN + 1];
+	int		 fds[RESUME_MAX], n = 0, i, fd;
+
+	while (n < RESUME_MAX && (de = readdir(d)) != NULL) {
+		if (!spool_id_valid(de->d_name))
+			continue;
+		if (resume_one(sp, de->d_name, cb, arg, bad, made, &fd) == -1)
+			*err = errno;
+		else if (fd != -1) {
+			memcpy(ids[n], de->d_name, sizeof(ids[n]));
+			fds[n++] = fd;
+		}
+	}
+	/*
+	 * One flush for every job of these batches (group commit); until it
+	 * is done their batch files make them durable, so those go only
+	 * afterwards.  An unlink lost in a crash is harmless: the batch is
+	 * found again with every job present, and none is made.
+	 */
+	if (n > 0 && syncfs(sp->root) == -1)
+		*err = errno;
+	for (i = 0; i < n; i++) {
+		if (*err == 0 && unlinkat(sp->batch, ids[i], 0) == -1)
+			*err = errno;
+		close(fds[i]);
+	}
+	return n;
+}
+
 int
 spool_batch_recover(struct spool *sp, void (*cb)(const char *, void *),
     void *arg, int *bad)
 {
-	struct dirent	*de;
-	DIR		*d;
-	int		 r, n = 0, err = 0;
+	DIR	*d;
+	int	 made = 0, err = 0;
 
 	if (sp->batch == -1)
 		return 0;
 	if ((d = spool_dir_open(sp->batch)) == NULL)
 		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (!spool_id_valid(de->d_name))
-			continue;
-		if ((r = recover_one(sp, de->d_name, cb, arg, bad)) == -1)
-			err = errno;
-		else
-			n += r;
-	}
+	while (resume_some(sp, d, cb, arg, bad, &made, &err) == RESUME_MAX &&
+	    err == 0)
+		;
 	(void)closedir(d);
 	if (err != 0) {
 		errno = err;
 		return -1;
 	}
-	return n;
+	return made;
 }
 
 long

@@ -77,7 +77,8 @@ def test_strict_batch_is_data_ids_in_order(stack):
         assert fields["rcpt"] == ["rcpt@example.net"]
         m = email.message_from_bytes(raw, policy=email.policy.strict)
         assert m["Message-ID"] == "<%s@relay.test>" % jid
-    assert stack.jobs("batch") == [] and stack.jobs("tmp") == []
+    # the batch file, their durable copy, waits for spoold (not running)
+    assert len(stack.jobs("batch")) == 1 and stack.jobs("tmp") == []
     log = stack.log("relay-fcgi.log")
     for i, jid in enumerate(ids):
         assert "job=%s caller=app" % jid in log
@@ -300,4 +301,16 @@ def test_spoold_delivers_each_once(make_stack):
                         found[jid] = found.get(jid, 0) + 1
         return found
     wait_for(lambda: len(delivered()) == 20, what="20 deliveries")
+    assert set(delivered().values()) == {1}
+    # spoold synced the jobs and removed the batch file
+    wait_for(lambda: s.jobs("batch") == [], what="batch/ empty")
+    assert "split" not in s.log("spoold.log")
+    # a batch committed while spoold was down is finished at its start
+    s.stop("spoold")
+    more = ids_of(post(s, emails(3)))
+    assert len(s.jobs("batch")) == 1
+    s.start_spoold()
+    wait_for(lambda: s.jobs("batch") == [], what="batch/ empty")
+    ids += more
+    wait_for(lambda: len(delivered()) == 23, what="23 deliveries")
     assert set(delivered().values()) == {1}

@@ -194,6 +194,16 @@ put_batch(struct fx *fx, const char *bid, const char *p, size_t len)
 	close(fd);
 }
 
+static int	ncb;
+
+static void
+count_cb(const char *id, void *arg)
+{
+	(void)id;
+	(void)arg;
+	ncb++;
+}
+
 static void
 test_enqueue_splits_byte_for_byte(void **state)
 {
@@ -216,9 +226,15 @@ test_enqueue_splits_byte_for_byte(void **state)
 		free(a);
 		free(b);
 	}
-	assert_int_equal(entries(fx->dir, "batch"), 0);
+	/* the batch file stays, their durable copy, until it is finished */
+	assert_int_equal(entries(fx->dir, "batch"), 1);
+	assert_int_equal(spool_batch_count(fx->sp), 1);
 	assert_int_equal(entries(fx->dir, "tmp"), 0);
-	assert_int_equal(spool_batch_count(fx->sp), 0);
+	ncb = 0;
+	assert_int_equal(spool_batch_recover(fx->sp, count_cb, NULL, NULL), 0);
+	assert_int_equal(ncb, 0);
+	assert_int_equal(entries(fx->dir, "batch"), 0);
+	assert_int_equal(entries(fx->dir, "pending"), NJOBS);
 	/* nothing committed for a bad id, a bad job, or none at all */
 	assert_int_equal(spool_batch_enqueue(fx->sp, "nope", v, NJOBS), -1);
 	assert_int_equal(errno, EINVAL);
@@ -278,16 +294,6 @@ test_parse(void **state)
 	assert_int_equal(spool_batch_parse(&b, bid, p, len), -1);
 	spool_batch_free(&b);
 	free(p);
-}
-
-static int	ncb;
-
-static void
-count_cb(const char *id, void *arg)
-{
-	(void)id;
-	(void)arg;
-	ncb++;
 }
 
 static void
@@ -352,6 +358,18 @@ test_recover_whole_and_resumed(void **state)
 	free(b);
 	assert_int_equal(entries(fx->dir, "tmp"), 0);
 	assert_int_equal(entries(fx->dir, "batch"), 0);
+	/*
+	 * A system crash lost job 0's entry in pending/ but kept job 2's:
+	 * job 0 is made again (at least once), job 2 is not.
+	 */
+	put_batch(fx, bid, p, len);
+	snprintf(path, sizeof(path), "%s/sent/%s", fx->dir, fx->ids[0]);
+	assert_int_equal(unlink(path), 0);
+	ncb = 0;
+	assert_int_equal(spool_batch_recover(fx->sp, count_cb, NULL, &bad), 1);
+	assert_true(exists(fx->dir, "pending", fx->ids[0]));
+	assert_true(exists(fx->dir, "pending", fx->ids[2]));
+	assert_true(exists(fx->dir, "processing", fx->ids[1]));
 	/* every job present: a batch found again makes none */
 	put_batch(fx, bid, p, len);
 	assert_int_equal(spool_batch_recover(fx->sp, NULL, NULL, NULL), 0);
