@@ -28,7 +28,7 @@
 #define NJOBS	3
 
 struct fx {
-	char		 dir[64], other[64];
+	char		 dir[64], other[72];	/* other: dir/ref */
 	struct spool	*sp, *ref;
 	char		 ids[NJOBS][SPOOL_ID_LEN + 1];
 	struct spool_env env[NJOBS];
@@ -57,7 +57,8 @@ setup(void **state)
 	assert_non_null(fx);
 	strcpy(fx->dir, "/tmp/unit_batch.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->other, sizeof(fx->other), "%s/ref", fx->dir);
+	strcpy(fx->other, fx->dir);
+	strcat(fx->other, "/ref");
 	strcat(fx->dir, "/spool");
 	assert_non_null(fx->sp = spool_open(fx->dir));
 	assert_non_null(fx->ref = spool_open(fx->other));
