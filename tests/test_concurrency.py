@@ -8,6 +8,8 @@ and is found in its log."""
 import os
 import signal
 import threading
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 import requests
@@ -83,6 +85,36 @@ def test_parallel_sends_each_make_one_complete_job(busy):
     assert sorted(ids) == busy.jobs()
     assert all(job_complete(busy, i) for i in ids)
     assert busy.jobs("tmp") == []
+    no_tsan_report(busy)
+
+
+def test_parallel_html_only_sends_each_derive_their_text(busy):
+    """Each worker thread keeps its own html parser between requests
+    (html2text.c): two templates sent html-only from 16 threads at once
+    each get exactly their own text part, nothing of the other's."""
+    html_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "html")
+    want, results, threads = {}, {}, []
+    for name in ("receipt", "newsletter"):
+        with open(os.path.join(html_dir, name + ".html")) as f:
+            html = f.read()
+        with open(os.path.join(html_dir, name + ".txt")) as f:
+            want[name] = f.read()
+        results[name] = []
+        body = {k: v for k, v in MSG.items() if k != "text"}
+        threads += hammer(busy, 8, 10, results[name],
+                          body=dict(body, html=html, subject=name))
+    for t in threads:
+        t.join()
+    for name, res in results.items():
+        assert [c for c, _ in res] == [202] * 80
+        for _, jid in res:
+            with open(os.path.join(busy.spool, "pending", jid), "rb") as f:
+                msg = BytesParser(policy=policy.strict).parsebytes(
+                    parse_job(f.read())[1])
+            assert msg["Subject"] == name
+            plain, _ = msg.iter_parts()
+            assert plain.get_content() == want[name], jid
     no_tsan_report(busy)
 
 
