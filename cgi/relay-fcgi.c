@@ -211,25 +211,56 @@ start_workers(int n)
 	pthread_attr_destroy(&attr);
 }
 
+/*
+ * Loads the configuration, opens the socket, drops privileges and starts
+ * the workers; dies with a sysexits code when it cannot.  *workers: -n,
+ * 0 for relay.conf's.
+ */
+static void
+init(const char *sockpath, int *workers)
+{
+	pthread_rwlockattr_t	 rwattr;
+	char			 err[512];
+
+	if ((relay_now = malloc(sizeof(*relay_now))) == NULL)
+		fatal(EX_OSERR, "malloc");
+	if (relay_load(conf_path, relay_now, err, sizeof(err)) == -1) {
+		fprintf(stderr, "relay-fcgi: %s\n", err);
+		exit(EX_CONFIG);
+	}
+	if (*workers == 0)
+		*workers = relay_now->cfg.workers;
+	if (FCGX_Init() != 0)
+		fatalx(EX_OSERR, "FCGX_Init failed");
+	if (sockpath == NULL && FCGX_IsCGI())
+		fatalx(EX_USAGE, "standard input is not a listening socket: "
+		    "give -s socket, or start from systemd or spawn-fcgi");
+	listen_fd = sockpath ? open_socket(sockpath) : 0;
+	daemon_drop_privileges(relay_now->cfg.user, relay_now->spool);
+	if (metrics_init(relay_now->spool, METRICS_RELAY_FCGI) == -1)
+		log_warn("metrics: counters will not be shown");
+	if (scrape_callers(&relay_now->counters, &relay_now->tokens) == -1)
+		fatal(EX_OSERR, "malloc");
+	html2text_init();	/* libxml2, once, before the threads */
+	pthread_rwlockattr_init(&rwattr);
+	pthread_rwlockattr_setkind_np(&rwattr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&relay_lock, &rwattr);
+	start_workers(*workers);
+}
+
 int
 main(int argc, char *argv[])
 {
-	pthread_rwlockattr_t	 rwattr;
 	sigset_t		 sigs;
 	const char		*sockpath = NULL, *errstr;
-	char			 err[512];
 	int			 ch, sig, debug = 0, verbose = 0, workers = 0;
 
 	/*
 	 * HUP, TERM and INT wait, blocked in every thread, for the sigwait
 	 * loop below: one that arrives while starting is taken there.
 	 */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	daemon_block_signals(&sigs);
 
 	while ((ch = getopt(argc, argv, "c:dn:s:v")) != -1) {
 		switch (ch) {
@@ -250,33 +281,7 @@ main(int argc, char *argv[])
 	conf_path = cfg_path(conf_path);
 	log_init("relay-fcgi", debug ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
 
-	/* init */
-	if ((relay_now = malloc(sizeof(*relay_now))) == NULL)
-		fatal(EX_OSERR, "malloc");
-	if (relay_load(conf_path, relay_now, err, sizeof(err)) == -1) {
-		fprintf(stderr, "relay-fcgi: %s\n", err);
-		return EX_CONFIG;
-	}
-	if (workers == 0)
-		workers = relay_now->cfg.workers;
-	if (FCGX_Init() != 0)
-		fatalx(EX_OSERR, "FCGX_Init failed");
-	if (sockpath == NULL && FCGX_IsCGI())
-		fatalx(EX_USAGE, "standard input is not a listening socket: "
-		    "give -s socket, or start from systemd or spawn-fcgi");
-	listen_fd = sockpath ? open_socket(sockpath) : 0;
-	daemon_drop_privileges(relay_now->cfg.user, relay_now->spool);
-	if (metrics_init(relay_now->spool, METRICS_RELAY_FCGI) == -1)
-		log_warn("metrics: counters will not be shown");
-	if (scrape_callers(&relay_now->counters, &relay_now->tokens) == -1)
-		fatal(EX_OSERR, "malloc");
-	html2text_init();	/* libxml2, once, before the threads */
-	pthread_rwlockattr_init(&rwattr);
-	pthread_rwlockattr_setkind_np(&rwattr,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&relay_lock, &rwattr);
-
-	start_workers(workers);
+	init(sockpath, &workers);
 
 	/* serve: the workers, from here on */
 	log_info("serving with %d workers on %s", workers,
