@@ -598,3 +598,29 @@ def test_rename_then_last_lines_to_the_old_file(tr):
     assert tr.status(jid, "a@dest.test") == ("delivered", 1)
     assert tr.status(jid, "b@dest.test") == ("delivered", 1)
     assert tr.status(jid, "c@dest.test") == ("delivered", 1)
+
+
+def test_copytruncate_loses_what_was_not_read_and_says_from_where(tr):
+    # What copytruncate costs by its nature: lines written before the copy
+    # that trackd had not read yet are only in the copy, which trackd does
+    # not read; it says from which byte of the old content on.
+    jid = tr.job(["a@dest.test", "b@dest.test"])
+    tr.start()
+    q = tr.qid()
+    tr.write(tr.link(q, jid))
+    wait_for(lambda: "queued by postfix" in tr.log(), what="link")
+    read = os.path.getsize(tr.path)
+    tr.proc.send_signal(signal.SIGSTOP)         # trackd falls behind
+    try:
+        tr.write(tr.rcpt(q, "a@dest.test", "sent"))
+        with open(tr.path, "rb") as f, open(tr.path + ".1", "wb") as out:
+            out.write(f.read())                 # logrotate's copy ...
+        os.truncate(tr.path, 0)                 # ... and truncation
+        tr.write(tr.rcpt(q, "b@dest.test", "sent"))
+    finally:
+        tr.proc.send_signal(signal.SIGCONT)
+    tr.wait_status(jid, "b@dest.test", "delivered", 1)
+    assert "was truncated (copytruncate?): reading it from the start; " \
+        "lines from byte %d of the old content on were not read" % read \
+        in tr.log()
+    assert tr.status(jid, "a@dest.test") == ("queued", 0)

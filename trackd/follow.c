@@ -317,8 +317,10 @@ check_truncated(struct follow *f)
 	if ((n = pread(f->fd, &c, 1, f->rd - 1)) == -1 ||
 	    (n == 1 && c == f->last))
 		return;
-	log_info("%s was truncated (copytruncate?): reading it from the "
-	    "start", f->path);
+	/* what was written after lstart and before the truncation is gone */
+	log_warnx("%s was truncated (copytruncate?): reading it from the "
+	    "start; lines from byte %lld of the old content on were not read",
+	    f->path, (long long)f->lstart);
 	if (resumed)
 		f->seq += FOLLOW_SEQ_JUMP;
 	f->rd = f->lstart = 0;

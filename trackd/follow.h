@@ -11,7 +11,10 @@
  *				it has been quiet for FOLLOW_LATE_MS
  *	copytruncate		the file is shorter than the position, or the
  *				byte before it is no longer a newline: reading
- *				starts again at 0 of the same file
+ *				starts again at 0 of the same file; what the
+ *				old content held after the position (written
+ *				before the copy, not yet read) is lost, and
+ *				its offset logged
  *
  * A partial last line is held until its newline arrives.  A line longer
  * than FOLLOW_LINE_MAX is handed over cut to that length, once, and the

@@ -496,6 +496,7 @@ class Sink:
         from aiosmtpd.controller import Controller
         self.messages = []
         self.answers = {}
+        self.rcpt_count = {}    # address (lower case) -> RCPT TOs seen
         self.lock = threading.Lock()
         sink = self
 
@@ -504,6 +505,8 @@ class Sink:
                                   rcpt_options):
                 with sink.lock:
                     answer = sink.answers.get(address.lower())
+                    sink.rcpt_count[address.lower()] = \
+                        sink.rcpt_count.get(address.lower(), 0) + 1
                 if answer and not answer.startswith("250"):
                     return answer
                 envelope.rcpt_tos.append(address)
