@@ -74,8 +74,10 @@
  * all durable with one syncfs(2) for up to 64 batches (group commit), and
  * only then unlinks the batch files.  A crash at any point resumes the
  * same way: a job lost with an unsynced directory entry is made again, a
- * job already claimed, sent, held or canceled is not.  A job spoolctl
- * deleted before its batch file was removed comes back.
+ * job already claimed, sent, held or canceled is not.  So before spoolctl
+ * moves or removes a job (hold, release, retry, delete), it finishes
+ * every batch in batch/ the same way (spool_batch_settle, waiting for a
+ * splitter's lock): a job it deletes is never made again.
  *
  * States of webhook event <eid> (an id like a job's, made by the
  * producer), as the files that exist:
@@ -372,6 +374,13 @@ void		 spool_batch_free(struct spool_batch *);
  */
 int		 spool_batch_recover(struct spool *,
 		    void (*cb)(const char *id, void *), void *arg, int *bad);
+/*
+ * spoolctl, before it changes a job: the same for every batch in batch/,
+ * waiting for the lock of one being split, so that no batch can make a
+ * job again once the command has moved or removed it.  Jobs made, -1 +
+ * errno.
+ */
+int		 spool_batch_settle(struct spool *);
 /* inotify watch of batch/ for IN_CLOSE_WRITE (a splitter let go).  wd. */
 int		 spool_batch_watch(struct spool *, int inofd);
 /* Batch files in batch/ (committed, not yet split), -1 + errno. */

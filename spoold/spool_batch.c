@@ -407,10 +407,11 @@ slurp_fd(int fd, char **out, size_t *outlen)
 
 /*
  * One batch: its fd, locked, when it is ours to finish (*fdp), else -1;
- * its missing jobs made.  0, or -1 + errno.
+ * its missing jobs made.  With wait, waits for a splitter's lock instead
+ * of passing the batch by.  0, or -1 + errno.
  */
 static int
-resume_one(struct spool *sp, const char *bid,
+resume_one(struct spool *sp, const char *bid, int wait,
     void (*cb)(const char *, void *), void *arg, int *bad, int *made,
     int *fdp)
 {
@@ -425,7 +426,9 @@ resume_one(struct spool *sp, const char *bid,
 	if ((fd = openat(sp->batch, bid, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) == -1) {
+		if (errno == EINTR)
+			continue;
 		rc = errno == EWOULDBLOCK ? 0 : -1;	/* being split */
 		goto fail;
 	}
@@ -460,8 +463,9 @@ fail:
  * (0: none left), -1 + errno.
  */
 static int
-resume_some(struct spool *sp, DIR *d, void (*cb)(const char *, void *),
-    void *arg, int *bad, int *made, int *err)
+resume_some(struct spool *sp, DIR *d, int wait,
+    void (*cb)(const char *, void *), void *arg, int *bad, int *made,
+    int *err)
 {
 	struct dirent	*de;
 	char		 ids[RESUME_MAX][SPOOL_ID_LEN + 1];
@@ -470,7 +474,8 @@ resume_some(struct spool *sp, DIR *d, void (*cb)(const char *, void *),
 	while (n < RESUME_MAX && (de = readdir(d)) != NULL) {
 		if (!spool_id_valid(de->d_name))
 			continue;
-		if (resume_one(sp, de->d_name, cb, arg, bad, made, &fd) == -1)
+		if (resume_one(sp, de->d_name, wait, cb, arg, bad, made,
+		    &fd) == -1)
 			*err = errno;
 		else if (fd != -1) {
 			memcpy(ids[n], de->d_name, sizeof(ids[n]));
@@ -493,8 +498,8 @@ resume_some(struct spool *sp, DIR *d, void (*cb)(const char *, void *),
 	return n;
 }
 
-int
-spool_batch_recover(struct spool *sp, void (*cb)(const char *, void *),
+static int
+recover(struct spool *sp, int wait, void (*cb)(const char *, void *),
     void *arg, int *bad)
 {
 	DIR	*d;
@@ -504,8 +509,8 @@ spool_batch_recover(struct spool *sp, void (*cb)(const char *, void *),
 		return 0;
 	if ((d = spool_dir_open(sp->batch)) == NULL)
 		return -1;
-	while (resume_some(sp, d, cb, arg, bad, &made, &err) == RESUME_MAX &&
-	    err == 0)
+	while (resume_some(sp, d, wait, cb, arg, bad, &made, &err) ==
+	    RESUME_MAX && err == 0)
 		;
 	(void)closedir(d);
 	if (err != 0) {
@@ -513,6 +518,19 @@ spool_batch_recover(struct spool *sp, void (*cb)(const char *, void *),
 		return -1;
 	}
 	return made;
+}
+
+int
+spool_batch_recover(struct spool *sp, void (*cb)(const char *, void *),
+    void *arg, int *bad)
+{
+	return recover(sp, 0, cb, arg, bad);
+}
+
+int
+spool_batch_settle(struct spool *sp)
+{
+	return recover(sp, 1, NULL, NULL, NULL);
 }
 
 long

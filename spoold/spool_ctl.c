@@ -16,9 +16,20 @@
 #include "spool.h"
 #include "spool_impl.h"
 
+static void
+ctl_unlock(struct spool *sp)
+{
+	int	saved = errno;
+
+	(void)flock(sp->root, LOCK_UN);
+	errno = saved;
+}
+
 /*
  * spoolctl commands serialize among themselves on the spool root.  Each
- * works on one job: its id is checked first (EINVAL).
+ * works on one job: its id is checked first (EINVAL).  Every batch still
+ * in batch/ is finished first (spool(5)): one would otherwise make again
+ * a job of it that the command moves out of a state or removes.
  */
 static int
 ctl_lock(struct spool *sp, const char *id)
@@ -30,16 +41,11 @@ ctl_lock(struct spool *sp, const char *id)
 	while (flock(sp->root, LOCK_EX) == -1)
 		if (errno != EINTR)
 			return -1;
+	if (spool_batch_settle(sp) == -1) {
+		ctl_unlock(sp);
+		return -1;
+	}
 	return 0;
-}
-
-static void
-ctl_unlock(struct spool *sp)
-{
-	int	saved = errno;
-
-	(void)flock(sp->root, LOCK_UN);
-	errno = saved;
 }
 
 static int

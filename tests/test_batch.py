@@ -314,3 +314,91 @@ def test_spoold_delivers_each_once(make_stack):
     ids += more
     wait_for(lambda: len(delivered()) == 23, what="23 deliveries")
     assert set(delivered().values()) == {1}
+
+
+def outbox_ids(stack, ids):
+    """{id: deliveries} for the jobs of ids that reached the stand-in."""
+    found = {}
+    for name in os.listdir(stack.outbox):
+        if name.endswith(".eml") and not name.startswith("."):
+            raw = open(os.path.join(stack.outbox, name), "rb").read()
+            for jid in ids:
+                if ("<%s@relay.test>" % jid).encode() in raw:
+                    found[jid] = found.get(jid, 0) + 1
+    return found
+
+
+def test_a_job_deleted_before_its_batch_is_finished_stays_deleted(make_stack):
+    """spoold is down, so the batch file stays in batch/ after the split;
+    spoolctl delete finishes the batch first, so spoold, started later,
+    finds no batch to make the deleted job again from."""
+    s = make_stack().start()
+    ids = ids_of(post(s, emails(4)))
+    assert len(s.jobs("batch")) == 1 and s.jobs() == sorted(ids)
+    gone = ids[1]
+    r = subprocess.run([SPOOLCTL, "-c", s.conf_path, "delete", gone],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "%s: deleted (was pending)\n" % gone
+    assert s.jobs("batch") == []
+    assert s.jobs() == sorted(set(ids) - {gone})
+    s.start_spoold()
+    rest = [j for j in ids if j != gone]
+    wait_for(lambda: len(outbox_ids(s, ids)) == 3, what="3 deliveries")
+    wait_for(lambda: s.jobs() == [] and s.jobs("processing") == [],
+             what="the spool drained")
+    assert outbox_ids(s, ids) == {j: 1 for j in rest}
+    assert "split" not in s.log("spoold.log")
+    # hold, then delete from held/: the same rule, nothing comes back
+    s.stop("spoold")
+    more = ids_of(post(s, emails(2)))
+    r = subprocess.run([SPOOLCTL, "-c", s.conf_path, "hold", more[0]],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert s.jobs("batch") == [] and s.jobs("held") == [more[0]]
+    r = subprocess.run([SPOOLCTL, "-c", s.conf_path, "delete", more[0]],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    s.start_spoold()
+    wait_for(lambda: len(outbox_ids(s, more)) == 1, what="1 delivery")
+    wait_for(lambda: s.jobs() == [] and s.jobs("processing") == [],
+             what="the spool drained")
+    assert outbox_ids(s, more) == {more[1]: 1}
+    assert s.jobs("held") == []
+
+
+def test_health_and_metrics_count_a_batchs_jobs_as_pending(make_stack):
+    """A batch's jobs are ordinary pending jobs once it answered: the
+    pending gauge, spoolctl stats and /health's max_pending_age see them.
+    spoold's lock is held by the test (spoold "up" but not draining)."""
+    s = make_stack(conf={"max_pending_age": "1"}).start()
+    fd = os.open(os.path.join(s.spool, "spoold.lock"),
+                 os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        ids = ids_of(post(s, emails(5)))
+        m = requests.get(s.url + "/metrics", timeout=10).text
+        assert 'mail_relay_queue_jobs{state="pending"} 5' in m.splitlines()
+        st = json.loads(subprocess.run(
+            [SPOOLCTL, "-c", s.conf_path, "stats", "--json"],
+            capture_output=True, text=True).stdout)
+        assert st["pending"] == 5 and st["spoold"] is True
+        assert st["oldest_due_age"] is not None
+
+        def too_old():
+            r = requests.get(s.url + "/health", timeout=10)
+            return r.status_code == 503 and \
+                r.text.startswith("oldest pending job waits")
+        wait_for(too_old, what="/health: the batch's jobs wait too long")
+        ages = [x for x in requests.get(s.url + "/metrics",
+                                        timeout=10).text.splitlines()
+                if x.startswith("mail_relay_queue_oldest_due_age_seconds ")]
+        assert ages and float(ages[0].split()[1]) >= 2, ages
+        # they go (here: deleted), and /health is well again
+        for jid in ids:
+            subprocess.run([SPOOLCTL, "-c", s.conf_path, "delete", jid],
+                           check=True, capture_output=True, timeout=30)
+        r = requests.get(s.url + "/health", timeout=10)
+        assert r.status_code == 200 and r.text == "ok\n"
+    finally:
+        os.close(fd)
