@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "http.h"
+#include "jobaddr.h"
 #include "log.h"
 #include "relay.h"
 #include "send.h"
@@ -54,6 +55,7 @@ suppressed_event(const struct worker *w, const struct mail *m,
 {
 	const char		*v[3 * 64];
 	struct spool_env	 env;
+	struct jobaddr		 ja = { NULL, 0 };
 	size_t			 i, n = 0;
 
 	if (w->relay->cfg.webhooks[0] == '\0' || w->caller == NULL)
@@ -72,10 +74,13 @@ suppressed_event(const struct worker *w, const struct mail *m,
 	env.rcpt = v;
 	env.nrcpt = n;
 	env.subject = m->subject != NULL ? m->subject : "";
+	/* the From and To as given; without memory, the envelope only */
+	(void)jobaddr_fill(&ja, m, &env);
 	if (spool_event_add(w->relay->spool, SPOOL_EV_SUPPRESSED, &env, rcpt,
 	    NULL, "recipient is on the suppression list", env.created, NULL)
 	    == -1)
 		log_warn("job=%s no email.suppressed event", w->id);
+	jobaddr_free(&ja);
 }
 
 int

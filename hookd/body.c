@@ -85,10 +85,18 @@ body_make(const struct spool_event *ev)
 	    cJSON_AddStringToObject(root, "created_at", at) == NULL ||
 	    (data = cJSON_AddObjectToObject(root, "data")) == NULL ||
 	    cJSON_AddStringToObject(data, "email_id", ev->job) == NULL ||
-	    cJSON_AddStringToObject(data, "from", ev->sender) == NULL ||
+	    cJSON_AddStringToObject(data, "from", ev->from != NULL ?
+	    ev->from : ev->sender) == NULL ||
 	    (to = cJSON_AddArrayToObject(data, "to")) == NULL)
 		goto done;
-	if (per_recipient(ev->type) && ev->recipient != NULL) {
+	if (ev->from != NULL) {
+		/* the To list as given, as Resend's; never Cc or Bcc */
+		for (i = 0; i < ev->nto; i++)
+			if (!cJSON_AddItemToArray(to,
+			    cJSON_CreateString(ev->tov[i])))
+				goto done;
+	} else if (per_recipient(ev->type) && ev->recipient != NULL) {
+		/* an older event: only the envelope */
 		if (!cJSON_AddItemToArray(to, cJSON_CreateString(ev->recipient)))
 			goto done;
 	} else
@@ -96,6 +104,10 @@ body_make(const struct spool_event *ev)
 			if (!cJSON_AddItemToArray(to,
 			    cJSON_CreateString(ev->rcptv[i])))
 				goto done;
+	/* the recipient a recipient's event is about (not in Resend's) */
+	if (per_recipient(ev->type) && ev->recipient != NULL &&
+	    cJSON_AddStringToObject(data, "recipient", ev->recipient) == NULL)
+		goto done;
 	if (cJSON_AddStringToObject(data, "subject", ev->subject) == NULL ||
 	    cJSON_AddStringToObject(data, "created_at", created) == NULL ||
 	    (tags = cJSON_AddArrayToObject(data, "tags")) == NULL ||

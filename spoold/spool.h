@@ -203,10 +203,13 @@
  * Event file events/<eid>: "mail-relay-event 1", then "key value" lines:
  * id, type (email.sent ...), at (unix seconds of the event), created (of
  * the message), job (its id, "-" for none), caller, sender, subject, rcpt
- * (one per recipient), tag (<name> <value>, one per tag of the message),
- * and for a recipient's event recipient, dsn and
- * reply; sender, subject, rcpt, recipient, dsn and reply escaped as error
- * is.  State file events-state/<eid>: "mail-relay-hook 1", attempts <n>,
+ * (one per recipient), from and to (the From and each To address as the
+ * job keeps them, only when it does; never Cc, Bcc or Reply-To), tag
+ * (<name> <value>, one per tag of the message), and for a recipient's
+ * event recipient, dsn and reply; sender, subject, rcpt, from, to,
+ * recipient, dsn and reply escaped as error is.  An event without a from
+ * line (written before it existed, or of an older job) shows sender as
+ * its From and its rcpt lines as its To.  State file events-state/<eid>: "mail-relay-hook 1", attempts <n>,
  * next <unix seconds>, since <start of the age window, 0: the event's
  * time>, status <last answer, escaped>.
  *
@@ -858,6 +861,10 @@ struct spool_event {
 	const char	 *caller, *sender, *subject;
 	const char	**rcptv;
 	size_t		  nrcpt;
+	/* The From and To as given; from NULL: not kept (an older event) */
+	const char	 *from;
+	const char	**tov;
+	size_t		  nto;
 	const char	 *recipient, *dsn, *reply;	/* NULL if none */
 	struct spool_tag *tagv;		/* the message's tags */
 	size_t		  ntags;

@@ -164,6 +164,19 @@ ev_add(struct spool *sp, const char *key, int type,
 	for (i = 0; i < env->nrcpt; i++)
 		if (ev_append(&buf, "rcpt", env->rcpt[i], 1) == -1)
 			goto done;
+	/*
+	 * The addressing as given, when the job keeps it: the From and the
+	 * To list only, as Resend's payload has them.  Cc, Bcc and Reply-To
+	 * are not copied, so that no Bcc address can reach a body.
+	 */
+	if (env->from != NULL) {
+		if (ev_append(&buf, "from", env->from, 1) == -1)
+			goto done;
+		for (i = 0; i < env->addr[SPOOL_ADDR_TO].n; i++)
+			if (ev_append(&buf, "to",
+			    env->addr[SPOOL_ADDR_TO].v[i], 1) == -1)
+				goto done;
+	}
 	for (i = 0; i < env->ntags; i++) {
 		char	*tag;
 
@@ -262,9 +275,11 @@ spool_event_free(struct spool_event *ev)
 {
 	free(ev->buf);
 	free(ev->rcptv);
+	free(ev->tov);
 	free(ev->tagv);
 	ev->buf = NULL;
 	ev->rcptv = NULL;
+	ev->tov = NULL;
 	ev->tagv = NULL;
 }
 
@@ -304,10 +319,25 @@ ev_tag(struct spool_event *ev, char *val)
 	return 0;
 }
 
+/* One more value in *v (n of them, room for *cap). */
 static int
-ev_line(struct spool_event *ev, char *key, char *val, size_t *cap)
+ev_push(const char ***v, size_t *n, size_t *cap, const char *val)
 {
 	const char	**nv;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		if ((nv = reallocarray(*v, *cap, sizeof(*nv))) == NULL)
+			return -1;
+		*v = nv;
+	}
+	(*v)[(*n)++] = val;
+	return 0;
+}
+
+static int
+ev_line(struct spool_event *ev, char *key, char *val, size_t cap[2])
+{
 
 	if (strcmp(key, "id") == 0)
 		return strcmp(val, ev->id) == 0 ? 0 : -1;
@@ -341,16 +371,12 @@ ev_line(struct spool_event *ev, char *key, char *val, size_t *cap)
 		ev->dsn = val;
 	else if (strcmp(key, "reply") == 0)
 		ev->reply = val;
-	else if (strcmp(key, "rcpt") == 0) {
-		if (ev->nrcpt == *cap) {
-			*cap = *cap ? *cap * 2 : 8;
-			if ((nv = reallocarray(ev->rcptv, *cap,
-			    sizeof(*nv))) == NULL)
-				return -1;
-			ev->rcptv = nv;
-		}
-		ev->rcptv[ev->nrcpt++] = val;
-	}
+	else if (strcmp(key, "from") == 0)
+		ev->from = val;
+	else if (strcmp(key, "rcpt") == 0)
+		return ev_push(&ev->rcptv, &ev->nrcpt, &cap[0], val);
+	else if (strcmp(key, "to") == 0)
+		return ev_push(&ev->tov, &ev->nto, &cap[1], val);
 	/* unknown keys are kept for later versions: ignored */
 	return 0;
 }
@@ -360,7 +386,7 @@ spool_event_parse(struct spool_event *ev, const char *eid, const void *p,
     size_t len)
 {
 	char	*s, *line, *sp_;
-	size_t	 cap = 0;
+	size_t	 cap[2] = { 0, 0 };
 
 	memset(ev, 0, sizeof(*ev));
 	ev->type = -1;
@@ -387,7 +413,7 @@ spool_event_parse(struct spool_event *ev, const char *eid, const void *p,
 		if ((sp_ = strchr(line, ' ')) == NULL)
 			goto bad;
 		*sp_++ = '\0';
-		if (ev_line(ev, line, sp_, &cap) == -1) {
+		if (ev_line(ev, line, sp_, cap) == -1) {
 			if (errno == ENOMEM)
 				return -1;
 			goto bad;

@@ -129,10 +129,13 @@ def test_delivered_deferred_bounced_give_exactly_their_events(ch):
         assert b["data"]["email_id"] == jid
         assert b["data"]["from"] == "app@example.org"
         assert b["data"]["subject"] == "Order 1"
-    assert by["email.sent"]["data"]["to"] == msg["to"]
-    assert by["email.delivered"]["data"]["to"] == ["a@dest.test"]
-    assert by["email.delivery_delayed"]["data"]["to"] == ["b@dest.test"]
-    assert by["email.bounced"]["data"]["to"] == ["c@dest.test"]
+    # to is the To list, as Resend's; a recipient's event names its own
+    for b in bodies:
+        assert b["data"]["to"] == msg["to"]
+    assert "recipient" not in by["email.sent"]["data"]
+    assert by["email.delivered"]["data"]["recipient"] == "a@dest.test"
+    assert by["email.delivery_delayed"]["data"]["recipient"] == "b@dest.test"
+    assert by["email.bounced"]["data"]["recipient"] == "c@dest.test"
     assert by["email.bounced"]["data"]["bounce"] == {
         "message": bounce, "type": "Permanent", "dsn": "5.1.1"}
     ids = [r["headers"]["webhook-id"] for r in ch.rcv.got()]
@@ -171,7 +174,8 @@ def test_failed_and_suppressed(ch):
     wait_for(lambda: len(ch.rcv.got()) == 2, what="email.suppressed")
     b = ch.got()[1]
     assert b["type"] == "email.suppressed"
-    assert b["data"]["to"] == ["s@dest.test"]
+    assert b["data"]["to"] == ["ok@dest.test", "s@dest.test"]
+    assert b["data"]["recipient"] == "s@dest.test"
     assert b["data"]["suppressed"]["type"] == "OnAccountSuppressionList"
 
 
@@ -270,3 +274,52 @@ def test_canceled_through_the_resend_api(ch):
     [b] = [b for b in ch.got() if b["type"] == "email.canceled"]
     assert b["data"]["email_id"] == jid
     assert b["data"]["to"] == ["later@dest.test"]
+
+
+def test_from_and_to_as_given_and_never_the_bcc(ch):
+    """/send and POST /emails, each with a display From, a To, a Cc and a
+    Bcc: every event's from is the From as given and its to the To list;
+    no Bcc or Cc address is in to, and a Bcc address is in no body but
+    as the recipient of its own event."""
+    import requests
+    r = ch.stack.send({"from": {"email": "app@example.org", "name": "Shop"},
+                       "to": [{"email": "a@dest.test", "name": "Ann"}],
+                       "cc": ["c@dest.test"],
+                       "bcc": ["hidden1@dest.test"], "subject": "One",
+                       "text": "x\n"})
+    assert r.status_code == 202, r.text
+    j1 = r.json()["id"]
+    r = requests.post(ch.stack.url + "/emails", timeout=10, json={
+        "from": "Shop <app@example.org>", "to": ["b@dest.test",
+                                                 "Bo <b2@dest.test>"],
+        "cc": "c2@dest.test", "bcc": ["hidden2@dest.test"],
+        "reply_to": "help@example.org", "subject": "Two", "text": "x\n"},
+        headers={"Authorization": "Bearer " + ch.stack.token})
+    assert r.status_code == 200, r.text
+    j2 = r.json()["id"]
+    wait_for(lambda: len(ch.rcv.got()) == 2, what="the two email.sent")
+    qid = "DC61410C684"
+    ch.postfix(
+        "postfix/cleanup[1697]: %s: message-id=<%s@relay.test>" % (qid, j1),
+        rcpt_line(qid, "hidden1@dest.test", "sent", "2.0.0",
+                  "250 2.0.0 stored"))
+    wait_for(lambda: len(ch.rcv.got()) >= 3 and not ch.events(),
+             what="the Bcc recipient's email.delivered")
+    bodies = ch.got()
+    assert len(bodies) == 3
+    sent = {b["data"]["email_id"]: b for b in bodies
+            if b["type"] == "email.sent"}
+    assert sorted(sent) == sorted([j1, j2])
+    assert sent[j1]["data"]["from"] == "Shop <app@example.org>"
+    assert sent[j1]["data"]["to"] == ["Ann <a@dest.test>"]
+    assert sent[j2]["data"]["from"] == "Shop <app@example.org>"
+    assert sent[j2]["data"]["to"] == ["b@dest.test", "Bo <b2@dest.test>"]
+    for b in sent.values():
+        assert "hidden" not in json.dumps(b)
+        assert "cc" not in b["data"] and "bcc" not in b["data"]
+        assert "reply_to" not in b["data"]
+    [d] = [b for b in bodies if b["type"] == "email.delivered"]
+    assert d["data"]["email_id"] == j1
+    assert d["data"]["to"] == ["Ann <a@dest.test>"]
+    assert d["data"]["recipient"] == "hidden1@dest.test"
+    assert d["data"]["from"] == "Shop <app@example.org>"

@@ -3,6 +3,8 @@
  * Webhooks signature (the vector of the scheme's reference libraries),
  * webhook secrets and URLs, and the event body.
  */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -158,6 +160,10 @@ test_body(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "to")), 1);
 	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(d, "to"),
 	    0)->valuestring, "y@example.net");
+	assert_string_equal(cJSON_GetObjectItem(d, "from")->valuestring,
+	    "a@example.org");
+	assert_string_equal(cJSON_GetObjectItem(d, "recipient")->valuestring,
+	    "y@example.net");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d,
 	    "bounce"), "message")->valuestring, "550 no such");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d,
@@ -174,6 +180,118 @@ test_body(void **state)
 	spool_event_free(&ev);
 }
 
+static const char *
+to_item(cJSON *d, int i)
+{
+	cJSON	*v = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "to"), i);
+
+	return v != NULL ? v->valuestring : NULL;
+}
+
+/*
+ * The addressing as the job keeps it, through spool_event_add and
+ * spool_event_read: from is the From as given, to the To list; Cc and Bcc
+ * are in no line of the file and in no field of the body, even for the
+ * event of a Bcc recipient, which names it as the recipient only.
+ */
+static void
+test_body_addr(void **state)
+{
+	static const char *const rcpt[] = { "a@example.net", "c@example.net",
+	    "hidden@example.net" };
+	static const char *const to[] = { "\"A, B\" <a@example.net>" };
+	static const char *const cc[] = { "C <c@example.net>" };
+	static const char *const bcc[] = { "Secret <hidden@example.net>" };
+	char			 dir[] = "/tmp/unit_hookd.XXXXXX", path[256];
+	char			 eid[SPOOL_ID_LEN + 1], *s, *file;
+	struct spool		*sp;
+	struct spool_env	 env;
+	struct spool_event	 ev;
+	cJSON			*j, *d;
+	FILE			*f;
+	long			 n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(sp = spool_open(dir));
+	memset(&env, 0, sizeof(env));
+	env.id = "661982cfd8a3b-9a85a2ed6aaa1b0c";
+	env.created = 86400;
+	env.caller = "app";
+	env.message_id = "m@example.org";
+	env.sender = "bounce@example.org";
+	env.rcpt = rcpt;
+	env.nrcpt = 3;
+	env.subject = "Hi";
+	env.from = "Shop \xc3\xa9 <noreply@shop.example>";
+	env.addr[SPOOL_ADDR_TO] = (struct spool_addrs){ to, 1 };
+	env.addr[SPOOL_ADDR_CC] = (struct spool_addrs){ cc, 1 };
+	env.addr[SPOOL_ADDR_BCC] = (struct spool_addrs){ bcc, 1 };
+	assert_int_equal(spool_event_add(sp, SPOOL_EV_DELIVERED, &env,
+	    "hidden@example.net", "2.0.0", "250 ok", 86401, eid), 0);
+	(void)snprintf(path, sizeof(path), "%s/events/%s", dir, eid);
+	assert_non_null(f = fopen(path, "r"));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	assert_true((n = ftell(f)) > 0);
+	rewind(f);
+	assert_non_null(file = calloc(1, (size_t)n + 1));
+	assert_int_equal(fread(file, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	assert_null(strstr(file, "Secret"));
+	assert_null(strstr(file, "\ncc "));
+	assert_null(strstr(file, "\nbcc "));
+	free(file);
+
+	assert_int_equal(spool_event_read(sp, 0, eid, &ev), 0);
+	assert_string_equal(ev.from, env.from);
+	assert_int_equal(ev.nto, 1);
+	assert_non_null(s = body_make(&ev));
+	assert_null(strstr(s, "Secret"));
+	assert_null(strstr(s, "\"cc\""));
+	assert_null(strstr(s, "\"bcc\""));
+	assert_non_null(j = cJSON_Parse(s));
+	d = cJSON_GetObjectItem(j, "data");
+	assert_string_equal(cJSON_GetObjectItem(d, "from")->valuestring,
+	    "Shop \xc3\xa9 <noreply@shop.example>");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "to")), 1);
+	assert_string_equal(to_item(d, 0), "\"A, B\" <a@example.net>");
+	assert_string_equal(cJSON_GetObjectItem(d, "recipient")->valuestring,
+	    "hidden@example.net");
+	cJSON_Delete(j);
+	free(s);
+	spool_event_free(&ev);
+
+	/* email.sent has no recipient field; a job without from: envelope */
+	assert_int_equal(spool_event_sent(sp, &env, 86402, eid), 0);
+	assert_int_equal(spool_event_read(sp, 0, eid, &ev), 0);
+	assert_non_null(s = body_make(&ev));
+	assert_non_null(j = cJSON_Parse(s));
+	d = cJSON_GetObjectItem(j, "data");
+	assert_null(cJSON_GetObjectItem(d, "recipient"));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "to")), 1);
+	cJSON_Delete(j);
+	free(s);
+	spool_event_free(&ev);
+	env.from = NULL;
+	memset(env.addr, 0, sizeof(env.addr));
+	assert_int_equal(spool_event_add(sp, SPOOL_EV_FAILED, &env, NULL,
+	    NULL, "no", 86403, eid), 0);
+	assert_int_equal(spool_event_read(sp, 0, eid, &ev), 0);
+	assert_null(ev.from);
+	assert_non_null(s = body_make(&ev));
+	assert_non_null(j = cJSON_Parse(s));
+	d = cJSON_GetObjectItem(j, "data");
+	assert_string_equal(cJSON_GetObjectItem(d, "from")->valuestring,
+	    "bounce@example.org");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "to")), 3);
+	cJSON_Delete(j);
+	free(s);
+	spool_event_free(&ev);
+	spool_close(sp);
+	(void)snprintf(path, sizeof(path), "rm -rf -- '%s'", dir);
+	assert_int_equal(system(path), 0);
+}
+
 int
 main(void)
 {
@@ -183,6 +301,7 @@ main(void)
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_body),
+		cmocka_unit_test(test_body_addr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,10 +44,13 @@ check_body(const struct spool_event *ev)
 	    "email_id")->valuestring, ev->job) == 0, "email_id");
 	to = cJSON_GetObjectItem(d, "to");
 	FZ_CHECK(cJSON_IsArray(to), "to");
-	FZ_CHECK((size_t)cJSON_GetArraySize(to) == (ev->recipient != NULL &&
+	FZ_CHECK((size_t)cJSON_GetArraySize(to) == (ev->from != NULL ?
+	    ev->nto : ev->recipient != NULL &&
 	    (ev->type == SPOOL_EV_DELIVERED || ev->type == SPOOL_EV_DELAYED ||
 	    ev->type == SPOOL_EV_BOUNCED || ev->type == SPOOL_EV_SUPPRESSED) ?
 	    1 : ev->nrcpt), "to count");
+	FZ_CHECK(strcmp(cJSON_GetObjectItem(d, "from")->valuestring,
+	    ev->from != NULL ? ev->from : ev->sender) == 0, "from");
 	cJSON_Delete(j);
 	free(s);
 }
@@ -74,6 +77,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	check_str(ev.subject, "subject");
 	for (i = 0; i < ev.nrcpt; i++)
 		check_str(ev.rcptv[i], "rcpt");
+	if (ev.from != NULL)
+		check_str(ev.from, "from");
+	for (i = 0; i < ev.nto; i++)
+		check_str(ev.tov[i], "to");
 	check_body(&ev);
 	spool_event_free(&ev);
 	return 0;
