@@ -299,3 +299,53 @@ def test_burst_on_emails_gets_rate_limit_exceeded(entry):
             assert int(r.header("Retry-After")) > 0
         else:
             assert_resend_error(r, 401, "missing_api_key")
+
+
+def test_reads_and_sends_under_emails_have_their_own_budgets(entry):
+    """GET /emails/{id} counts in the reads' zone, with GET /messages/{id};
+    POST and PATCH under /emails count in the sends' zone.  nginx-down
+    (no relay behind it: 502 for what the limit lets through) with
+    certificates whose budgets no other test uses there."""
+    jid = "0000000000000-0000000000000000"
+    job = "/emails/" + jid
+
+    def go(method, path, cert, body=None):
+        return ch.https(entry.down.port, method, path, entry.pki, cert=cert,
+                        body=body, headers=entry.relay.auth())
+    # sends used up (60r/m, burst 30), PATCH /emails/{id} among them...
+    sends = [go("POST", "/emails", entry.pki.burst, mail()).status
+             for _ in range(35)]
+    assert 429 not in sends[:31] and sends.count(429) >= 3, sends
+    patches = [go("PATCH", job, entry.pki.burst,
+                  {"scheduled_at": "2030-01-01T00:00:00Z"}) for _ in range(3)]
+    assert 429 in [r.status for r in patches], patches
+    for r in patches:
+        if r.status == 429:
+            assert_resend_error(r, 429, "rate_limit_exceeded")
+    # ...leave the reads alone: GET /emails/{id} reaches the (absent) relay
+    r = go("GET", job, entry.pki.burst)
+    assert_resend_error(r, 502, "application_error")
+    # reads have their own limit (10r/s, burst 20), one for both APIs:
+    # GET /emails/{id} and GET /messages/{id} in turns
+    paths = [job, "/messages/" + jid] * 30
+    results = [go("GET", p, entry.pki.elsewhere) for p in paths]
+    statuses = [r.status for r in results]
+    assert 429 not in statuses[:21], statuses
+    # 20 of each in the first 40: only a shared budget refuses any of them
+    assert 429 in statuses[:40] and statuses.count(429) >= 5, statuses
+    for p, r in zip(paths, results):
+        if p == job:
+            if r.status == 429:
+                assert_resend_error(r, 429, "rate_limit_exceeded")
+                assert int(r.header("Retry-After")) > 0
+            else:
+                assert_resend_error(r, 502, "application_error")
+        elif r.status == 429:
+            assert_nginx_error(r, 429, "rate_limited")
+        else:
+            assert_nginx_error(r, 502, "relay_unavailable")
+    # used-up reads leave the sends alone
+    r = go("POST", job + "/cancel", entry.pki.elsewhere)
+    assert_resend_error(r, 502, "application_error")
+    r = go("POST", "/send", entry.pki.elsewhere, mail())
+    assert_nginx_error(r, 502, "relay_unavailable")
