@@ -142,9 +142,11 @@ check "reinstall $new_v" 'apt install --reinstall "$new"'
 installed_ok "reinstall" "$new_v"
 check "reinstall keeps relay.conf and tokens" \
     '[ "$(md5sum $conf/relay.conf $conf/tokens)" = "$sums" ]'
-# A job that was never delivered, beside records that go with the spool.
+# A job that was never delivered and a batch (POST /emails/batch) not yet
+# split into jobs, beside records that go with the spool.
 echo "mail-relay-job 1" > $spool/pending/0000000000000-0000000000000000
-mkdir -p $spool/sent $spool/idem
+mkdir -p $spool/batch $spool/sent $spool/idem
+echo "mail-relay-batch 1" > $spool/batch/0000000000000-0000000000000002
 echo "record" > $spool/sent/0000000000000-0000000000000001
 echo "record" > $spool/idem/key
 chown -R mail-relay:mail-relay $spool
@@ -152,11 +154,13 @@ check "remove" 'apt remove mail-relay'
 check "remove: programs gone, configuration and spool kept" '
     [ ! -e /usr/sbin/spoold ] && [ -f $conf/relay.conf ] &&
     [ "$(md5sum $conf/relay.conf $conf/tokens)" = "$sums" ] &&
-    [ -f $spool/pending/0000000000000-0000000000000000 ]'
-check "purge with a job in the spool" 'apt purge mail-relay &&
-    grep -q "mail-relay: $spool kept: it holds 1 jobs" /tmp/apt.out'
-check "purge: configuration gone, the spool with its job kept" '
-    [ ! -e $conf ] && [ -f $spool/pending/0000000000000-0000000000000000 ]'
+    [ -f $spool/pending/0000000000000-0000000000000000 ] &&
+    [ -f $spool/batch/0000000000000-0000000000000002 ]'
+check "purge with a job and a batch in the spool" 'apt purge mail-relay &&
+    grep -q "mail-relay: $spool kept: it holds 2 jobs" /tmp/apt.out'
+check "purge: configuration gone, the spool with its job and batch kept" '
+    [ ! -e $conf ] && [ -f $spool/pending/0000000000000-0000000000000000 ] &&
+    [ -f $spool/batch/0000000000000-0000000000000002 ]'
 rm -rf $spool
 check "purge: every file the package made is gone again" '
     snapshot > /tmp/after; diff /tmp/before /tmp/after'
