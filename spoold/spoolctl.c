@@ -172,6 +172,7 @@ job_json(struct ctl *c, const struct spool_job *job)
 	cJSON_AddStringToObject(o, "caller", job->env.caller);
 	cJSON_AddStringToObject(o, "message_id", job->env.message_id);
 	cJSON_AddStringToObject(o, "sender", job->env.sender);
+	ctl_json_addr(o, &job->env);
 	r = cJSON_AddArrayToObject(o, "recipients");
 	for (i = 0; i < job->env.nrcpt; i++)
 		cJSON_AddItemToArray(r, cJSON_CreateString(job->env.rcpt[i]));
@@ -348,6 +349,7 @@ show_text(struct ctl *c, const struct spool_job *job)
 	printf("sender: %s\n", job->env.sender);
 	for (i = 0; i < job->env.nrcpt; i++)
 		printf("rcpt: %s\n", job->env.rcpt[i]);
+	ctl_put_addr(&job->env);
 	printf("subject: ");
 	ctl_put_safe(job->env.subject);
 	if (job->error != NULL) {

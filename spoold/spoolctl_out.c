@@ -34,6 +34,49 @@ ctl_put_safe(const char *s)
 	free(out);
 }
 
+static const char *const addr_text[SPOOL_NADDR] = {
+	"to", "cc", "bcc", "reply-to"
+};
+static const char *const addr_json[SPOOL_NADDR] = {
+	"to", "cc", "bcc", "reply_to"
+};
+
+void
+ctl_put_addr(const struct spool_env *env)
+{
+	size_t	k, i;
+
+	if (env->from == NULL)
+		return;
+	printf("from: ");
+	ctl_put_safe(env->from);
+	printf("\n");
+	for (k = 0; k < SPOOL_NADDR; k++)
+		for (i = 0; i < env->addr[k].n; i++) {
+			printf("%s: ", addr_text[k]);
+			ctl_put_safe(env->addr[k].v[i]);
+			printf("\n");
+		}
+}
+
+void
+ctl_json_addr(cJSON *o, const struct spool_env *env)
+{
+	cJSON	*a;
+	size_t	 k, i;
+
+	if (env->from != NULL)
+		cJSON_AddStringToObject(o, "from", env->from);
+	else
+		cJSON_AddNullToObject(o, "from");
+	for (k = 0; k < SPOOL_NADDR; k++) {
+		a = cJSON_AddArrayToObject(o, addr_json[k]);
+		for (i = 0; env->from != NULL && i < env->addr[k].n; i++)
+			cJSON_AddItemToArray(a,
+			    cJSON_CreateString(env->addr[k].v[i]));
+	}
+}
+
 int
 ctl_print_json(cJSON *o)
 {

@@ -66,6 +66,7 @@ record_json(const struct spool_record *rec, time_t now)
 	cJSON_AddStringToObject(o, "caller", rec->env.caller);
 	cJSON_AddStringToObject(o, "message_id", rec->env.message_id);
 	cJSON_AddStringToObject(o, "sender", rec->env.sender);
+	ctl_json_addr(o, &rec->env);
 	cJSON_AddStringToObject(o, "subject", rec->env.subject);
 	a = cJSON_AddArrayToObject(o, "queue_ids");
 	for (i = 0; i < rec->nqid; i++)
@@ -91,7 +92,9 @@ record_text(const struct spool_record *rec)
 	    sizeof(t2)), rec->attempts);
 	for (i = 0; i < rec->nqid; i++)
 		printf("queue-id: %s\n", rec->qidv[i]);
-	printf("sender: %s\nsubject: ", rec->env.sender);
+	printf("sender: %s\n", rec->env.sender);
+	ctl_put_addr(&rec->env);
+	printf("subject: ");
 	ctl_put_safe(rec->env.subject);
 	printf("\n");
 	for (i = 0; i < rec->env.nrcpt; i++) {

@@ -98,6 +98,61 @@ def test_show_text_raw_json(sp):
     assert js["id"] == jid and js["error"] == "exit 75: try\tlater"
 
 
+ADDR = ["from Shop \\xc3\\xa9 <app@example.org>", "to Ann <to@example.net>",
+        "to b@example.net", "cc C <c@example.net>",
+        "bcc hidden@example.net", "reply-to help@example.org"]
+
+
+def add_addressed(sp):
+    """A job as relay-fcgi writes it with the addressing lines."""
+    jid = new_id()
+    data = sp.job_bytes(jid, "app@example.org",
+                        ["to@example.net", "b@example.net", "c@example.net",
+                         "hidden@example.net"], "Hello", sp.message(jid))
+    data = data.replace(b"\nattempts 0\n",
+                        ("\n" + "\n".join(ADDR) + "\nattempts 0\n").encode())
+    tmp = os.path.join(sp.spool, "tmp", jid)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)
+    os.rename(tmp, os.path.join(sp.spool, "pending", jid))
+    return jid
+
+
+ADDR_TEXT = ("from: Shop \u00e9 <app@example.org>\n"
+             "to: Ann <to@example.net>\nto: b@example.net\n"
+             "cc: C <c@example.net>\nbcc: hidden@example.net\n"
+             "reply-to: help@example.org\n")
+
+
+def check_addr_json(js):
+    assert js["from"] == "Shop \u00e9 <app@example.org>"
+    assert js["to"] == ["Ann <to@example.net>", "b@example.net"]
+    assert js["cc"] == ["C <c@example.net>"]
+    assert js["bcc"] == ["hidden@example.net"]
+    assert js["reply_to"] == ["help@example.org"]
+
+
+def test_show_the_addressing_of_a_job_and_of_its_record(sp):
+    jid = add_addressed(sp)
+    r = sp.ctl("show", jid)
+    assert r.returncode == 0, r.stderr
+    assert ADDR_TEXT in r.stdout
+    check_addr_json(sp.ctl_json("show", jid))
+    # handed over: sent/<id> keeps the same lines, shown the same way
+    assert sp.once() == 0
+    assert os.path.exists(os.path.join(sp.spool, "sent", jid))
+    r = sp.ctl("show", jid)
+    assert r.returncode == 0, r.stderr
+    assert "state: sent" in r.stdout and ADDR_TEXT in r.stdout
+    check_addr_json(sp.ctl_json("show", jid))
+    # a job written before the lines: none shown, from null, lists empty
+    old = sp.add()
+    assert "from: " not in sp.ctl("show", old).stdout
+    js = sp.ctl_json("show", old)
+    assert js["from"] is None and js["to"] == [] and js["bcc"] == []
+
+
 def test_stats(sp):
     old = sp.add(new_id(time.time() - 120))
     sp.add(due=int(time.time()) + 600)
