@@ -554,6 +554,35 @@ def test_copytruncate_then_sigkill_before_a_save_loses_nothing(tr):
     tr.wait_status(jid, "a@dest.test", "delivered", 3)
 
 
+def test_copytruncate_seen_after_the_file_grew_back_past_the_position(tr):
+    # trackd falls behind a copytruncate after which more was written than
+    # it had read, with a newline exactly where its position was: only the
+    # bytes before the position, not one, tell that they changed.
+    jid = tr.job(["a@dest.test", "b@dest.test"])
+    tr.start()
+    q = tr.qid()
+    other = PRE + "postfix/smtpd[1]: connect from client.example[192.0.2.1]"
+    tr.write(tr.link(q, jid), other, other, other, other)
+    wait_for(lambda: "queued by postfix" in tr.log(), what="link")
+    read = os.path.getsize(tr.path)
+    wait_for(lambda: tr.pos()["offset"] == str(read), what="position saved")
+    first = tr.link(q, jid) + "\n" + tr.rcpt(q, "a@dest.test", "sent") + "\n"
+    pad = read - len(first) - 1 - len(other)
+    assert pad >= 0
+    tr.proc.send_signal(signal.SIGSTOP)
+    try:
+        os.truncate(tr.path, 0)
+        tr.write(first + other + "x" * pad, tr.rcpt(q, "b@dest.test", "sent"))
+        with open(tr.path, "rb") as f:
+            f.seek(read - 1)
+            assert f.read(1) == b"\n"          # what one byte would see
+    finally:
+        tr.proc.send_signal(signal.SIGCONT)
+    tr.wait_status(jid, "b@dest.test", "delivered", 1)
+    tr.wait_status(jid, "a@dest.test", "delivered", 1)
+    assert "was truncated (copytruncate?)" in tr.log()
+
+
 def test_rotated_file_gone_while_stopped(tr):
     jid = tr.job(["a@dest.test"])
     tr.start()

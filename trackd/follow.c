@@ -90,7 +90,8 @@ attach(struct follow *f, int fd, const struct stat *st, off_t start)
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->rd = f->lstart = start;
-	f->last = '\n';
+	f->tail[0] = '\n';	/* all a restart knows: start ends a line */
+	f->ntail = start > 0;
 	f->len = 0;
 	f->skip = 0;
 	f->check_trunc = 1;
@@ -299,23 +300,25 @@ read_events(struct follow *f)
 }
 
 /*
- * copytruncate: the file is now shorter than what was read, or the last
- * byte read is no longer there.  One pread(2) of that byte tells both.
+ * copytruncate: the file is now shorter than what was read, or the bytes
+ * just before the position are no longer the ones read there (it was
+ * truncated and has grown back past the position meanwhile).  One pread(2)
+ * of up to FOLLOW_TAIL bytes tells both.
  */
 static void
 check_truncated(struct follow *f)
 {
+	char	now[FOLLOW_TAIL];
 	ssize_t	n;
-	char	c;
 	int	resumed;
 
 	f->check_trunc = 0;
 	resumed = f->resumed;
 	f->resumed = 0;
-	if (f->rd == 0)
+	if (f->rd == 0 || f->ntail == 0)
 		return;
-	if ((n = pread(f->fd, &c, 1, f->rd - 1)) == -1 ||
-	    (n == 1 && c == f->last))
+	if ((n = pread(f->fd, now, f->ntail, f->rd - (off_t)f->ntail)) == -1 ||
+	    ((size_t)n == f->ntail && memcmp(now, f->tail, f->ntail) == 0))
 		return;
 	/* what was written after lstart and before the truncation is gone */
 	log_warnx("%s was truncated (copytruncate?): reading it from the "
@@ -324,9 +327,27 @@ check_truncated(struct follow *f)
 	if (resumed)
 		f->seq += FOLLOW_SEQ_JUMP;
 	f->rd = f->lstart = 0;
+	f->ntail = 0;
 	f->len = 0;
 	f->skip = 0;
 	f->moved = 1;
+}
+
+/* The last bytes read (n of them, ending at buf + len) into tail. */
+static void
+keep_tail(struct follow *f, const char *end, size_t n)
+{
+	size_t	keep;
+
+	if (n >= FOLLOW_TAIL) {
+		memcpy(f->tail, end - FOLLOW_TAIL, FOLLOW_TAIL);
+		f->ntail = FOLLOW_TAIL;
+		return;
+	}
+	keep = f->ntail + n > FOLLOW_TAIL ? FOLLOW_TAIL - n : f->ntail;
+	memmove(f->tail, f->tail + f->ntail - keep, keep);
+	memcpy(f->tail + keep, end - n, n);
+	f->ntail = keep + n;
 }
 
 /* Hands over the complete lines in buf; keeps the partial one. */
@@ -383,7 +404,7 @@ read_lines(struct follow *f, follow_cb cb, void *arg)
 			return 0;
 		f->rd += n;
 		f->len += (size_t)n;
-		f->last = f->buf[f->len - 1];
+		keep_tail(f, f->buf + f->len, (size_t)n);
 		if ((size_t)n < want)
 			return take_lines(f, cb, arg);
 	}

@@ -33,6 +33,7 @@
 #include "spool.h"
 
 #define FOLLOW_LINE_MAX		16384
+#define FOLLOW_TAIL		64	/* bytes kept before the position */
 /*
  * Line numbers skipped at a break found at a restart (the saved file
  * truncated or gone): lines read after the last saved position may have
@@ -66,7 +67,8 @@ struct follow {
 	ino_t			 ino;
 	off_t			 rd;		/* next byte to read */
 	off_t			 lstart;	/* first byte not consumed */
-	char			 last;		/* the byte at rd - 1 */
+	char			 tail[FOLLOW_TAIL];	/* the bytes before rd */
+	size_t			 ntail;
 	unsigned long long	 seq;		/* last line consumed */
 	int			 skip;		/* dropping an overlong line */
 	int			 check_name;	/* the name may have moved */
