@@ -2,6 +2,6 @@
 #ifndef VERSION_H
 #define VERSION_H
 
-#define RELAY_VERSION	"0.1.0"
+#define RELAY_VERSION	"0.2.0"
 
 #endif
