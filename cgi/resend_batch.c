@@ -260,25 +260,6 @@ answer(struct worker *w, const struct item *items, size_t n, int permissive)
 	return buf_adds(b, "}\n");
 }
 
-/* The envelope of m: To, Cc and Bcc. */
-static const char **
-envelope(const struct mail *m, size_t *n)
-{
-	const char	**r;
-	size_t		  i, k = 0;
-
-	*n = m->nto + m->ncc + m->nbcc;
-	if ((r = calloc(*n ? *n : 1, sizeof(*r))) == NULL)
-		return NULL;
-	for (i = 0; i < m->nto; i++)
-		r[k++] = m->to[i].email;
-	for (i = 0; i < m->ncc; i++)
-		r[k++] = m->cc[i].email;
-	for (i = 0; i < m->nbcc; i++)
-		r[k++] = m->bcc[i].email;
-	return r;
-}
-
 /* Ids, messages and envelopes of the accepted emails; 0 or -1 (ENOMEM). */
 static int
 build(struct worker *w, const struct caller *c, struct item *items,
@@ -297,7 +278,7 @@ build(struct worker *w, const struct caller *c, struct item *items,
 		(void)snprintf(it->msgid, sizeof(it->msgid), "%s@%s", it->id,
 		    cfg->message_id_domain);
 		mark = w->msg.len;
-		if ((it->rcpt = envelope(&it->m, &it->nrcpt)) == NULL ||
+		if ((it->rcpt = send_envelope(&it->m, &it->nrcpt)) == NULL ||
 		    mime_build(&it->m, it->msgid, now, cfg->html_to_text ?
 		    MIME_TEXT_FROM_HTML : 0, &w->msg) == -1)
 			return -1;

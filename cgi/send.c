@@ -220,15 +220,14 @@ read_body(struct worker *w, size_t len)
 	return 0;
 }
 
-/* The envelope: every To, Cc and Bcc address. */
-static const char **
-envelope_rcpts(const struct mail *m, size_t *n)
+const char **
+send_envelope(const struct mail *m, size_t *n)
 {
 	const char	**r;
 	size_t		  i, k = 0;
 
 	*n = m->nto + m->ncc + m->nbcc;
-	if ((r = calloc(*n, sizeof(*r))) == NULL)
+	if ((r = calloc(*n ? *n : 1, sizeof(*r))) == NULL)
 		return NULL;
 	for (i = 0; i < m->nto; i++)
 		r[k++] = m->to[i].email;
@@ -286,7 +285,7 @@ enqueue(struct worker *w, const struct send_api *api,
 
 	snprintf(msgid, sizeof(msgid), "%s@%s", w->id, r->cfg.message_id_domain);
 	buf_reset(&w->msg);
-	if ((rcpt = envelope_rcpts(m, &nrcpt)) == NULL ||
+	if ((rcpt = send_envelope(m, &nrcpt)) == NULL ||
 	    mime_build(m, msgid, now, r->cfg.html_to_text ?
 	    MIME_TEXT_FROM_HTML : 0, &w->msg) == -1) {
 		log_warn("job=%s build", w->id);

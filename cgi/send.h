@@ -69,6 +69,9 @@ int	send_room(struct worker *, size_t n);
 /* Counts n jobs this process just enqueued into that estimate. */
 void	send_pending_add(size_t n);
 
+/* m's envelope, every To, Cc and Bcc address (*n): free() the array. */
+const char **send_envelope(const struct mail *m, size_t *n);
+
 /* Answers e through api and logs it with the job and caller. */
 void	send_reject(struct worker *, const struct send_api *,
 	    const struct send_err *);
