@@ -16,9 +16,8 @@ import subprocess
 import pytest
 
 from relaystack import SPOOLD, Stack, wait_for
+from test_faults import SHIM, Faults
 
-SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
-                    "faultinject.so")
 ONE = {"from": "app@example.org", "to": "rcpt@example.net",
        "subject": "batch", "text": "Hello\n" * 20}
 
@@ -28,36 +27,6 @@ def shim():
     if not os.path.exists(SHIM):
         pytest.fail("tests/helpers/faultinject.so is missing: "
                     "make units builds it")
-
-
-class Faults:
-    def __init__(self, directory, name):
-        self.path = os.path.join(directory, name + ".control")
-        self.log_path = os.path.join(directory, name + ".log")
-
-    def env(self):
-        return {"LD_PRELOAD": SHIM, "FI_CONTROL": self.path,
-                "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
-                ":verify_asan_link_order=0"}
-
-    def set(self, **kv):
-        kv.setdefault("log", self.log_path)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            for k, v in kv.items():
-                f.write("%s %s\n" % (k, v))
-        os.rename(tmp, self.path)
-
-    def clear(self):
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-
-    def injected(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read().splitlines()
-        except FileNotFoundError:
-            return []
 
 
 def emails(n, tag):

@@ -39,9 +39,9 @@ def shim():
 class Faults:
     """A control file for the shim; one fault set at a time."""
 
-    def __init__(self, directory):
-        self.path = os.path.join(directory, "fi.control")
-        self.log_path = os.path.join(directory, "fi.log")
+    def __init__(self, directory, name="fi"):
+        self.path = os.path.join(directory, name + ".control")
+        self.log_path = os.path.join(directory, name + ".log")
 
     def env(self):
         return {"LD_PRELOAD": SHIM, "FI_CONTROL": self.path,
