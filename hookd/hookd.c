@@ -500,23 +500,10 @@ reload(struct hookd *h)
 {
 	struct cfg	*nc;
 	struct hooks	 hs;
-	char		 err[512];
 
 	h->want_reload = 0;
-	if ((nc = malloc(sizeof(*nc))) == NULL) {
-		log_warn("reload");
+	if ((nc = daemon_reload_cfg(h->cfgpath, h->cfg)) == NULL)
 		return;
-	}
-	if (cfg_load(h->cfgpath, nc, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the old configuration: %s",
-		    err);
-		free(nc);
-		return;
-	}
-	if (strcmp(nc->spool, h->cfg->spool) != 0)
-		log_warnx("reload: spool changes only on restart; still using "
-		    "%s", h->cfg->spool);
-	(void)snprintf(nc->spool, sizeof(nc->spool), "%s", h->cfg->spool);
 	if (nc->webhooks[0] == '\0') {
 		log_warnx("reload: webhooks is not set; keeping %s",
 		    h->cfg->webhooks);

@@ -4,9 +4,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "daemon.h"
 #include "log.h"
 #include "priv.h"
@@ -74,4 +78,27 @@ daemon_read_signals(int sigfd, int *reload, int *term)
 		else
 			*term = 1;
 	}
+}
+
+struct cfg *
+daemon_reload_cfg(const char *path, const struct cfg *old)
+{
+	struct cfg	*nc;
+	char		 err[512];
+
+	if ((nc = malloc(sizeof(*nc))) == NULL) {
+		log_warn("reload");
+		return NULL;
+	}
+	if (cfg_load(path, nc, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the old configuration: %s",
+		    err);
+		free(nc);
+		return NULL;
+	}
+	if (strcmp(nc->spool, old->spool) != 0)
+		log_warnx("reload: the spool directory changes only on "
+		    "restart; still using %s", old->spool);
+	(void)snprintf(nc->spool, sizeof(nc->spool), "%s", old->spool);
+	return nc;
 }

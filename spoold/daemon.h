@@ -8,6 +8,7 @@
 
 #include <signal.h>
 
+struct cfg;
 struct spool;
 
 /* TERM, INT and HUP blocked (for a signalfd or sigwait), SIGPIPE ignored. */
@@ -23,5 +24,12 @@ void	daemon_std_fds(void);
  * to it (priv_drop: groups, gid and uid, verified).  Otherwise nothing.
  */
 void	daemon_drop_privileges(const char *user, struct spool *);
+
+/*
+ * SIGHUP: the configuration read again from path, with old's spool kept
+ * (it changes only on restart; a warning says so).  NULL, with the reason
+ * logged, when it cannot be read: the caller keeps old.
+ */
+struct cfg *daemon_reload_cfg(const char *path, const struct cfg *old);
 
 #endif

@@ -218,23 +218,11 @@ static void
 reload(struct daemon *d)
 {
 	struct cfg	*nc;
-	char		 err[512];
 
 	d->want_reload = 0;
 	d->want_rescan = 1;
-	if ((nc = malloc(sizeof(*nc))) == NULL) {
-		log_warn("reload");
+	if ((nc = daemon_reload_cfg(d->cfgpath, d->cfg)) == NULL)
 		return;
-	}
-	if (cfg_load(d->cfgpath, nc, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the old configuration: %s",
-		    err);
-		free(nc);
-		return;
-	}
-	if (strcmp(nc->spool, d->cfg->spool) != 0)
-		log_warnx("reload: the spool directory changes only on "
-		    "restart; still using %s", d->cfg->spool);
 	free(d->cfg);
 	d->cfg = nc;
 	log_info("reloaded %s", d->cfgpath);

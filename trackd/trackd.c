@@ -468,25 +468,13 @@ static void
 reload(struct trackd *t)
 {
 	struct cfg	*nc;
-	char		 err[512];
 
 	t->want_reload = 0;
-	if ((nc = malloc(sizeof(*nc))) == NULL) {
-		log_warn("reload");
+	if ((nc = daemon_reload_cfg(t->cfgpath, t->cfg)) == NULL)
 		return;
-	}
-	if (cfg_load(t->cfgpath, nc, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the old configuration: %s",
-		    err);
-		free(nc);
-		return;
-	}
-	if (strcmp(nc->spool, t->cfg->spool) != 0 ||
-	    strcmp(nc->postfix_log, t->cfg->postfix_log) != 0)
-		log_warnx("reload: spool and postfix_log change only on "
-		    "restart; still using %s and %s", t->cfg->spool,
-		    t->cfg->postfix_log);
-	(void)snprintf(nc->spool, sizeof(nc->spool), "%s", t->cfg->spool);
+	if (strcmp(nc->postfix_log, t->cfg->postfix_log) != 0)
+		log_warnx("reload: postfix_log changes only on restart; still "
+		    "using %s", t->cfg->postfix_log);
 	(void)snprintf(nc->postfix_log, sizeof(nc->postfix_log), "%s",
 	    t->cfg->postfix_log);
 	free(t->cfg);
