@@ -762,8 +762,8 @@ check_content_type(const char *v, const struct mail_attachment *a)
 		    strncmp(p + 8 + strlen(cs), "; ", 2) == 0,
 		    "charset in %s, want %s", v, cs);
 		p += 8 + strlen(cs) + 2;
-	} else
-		FZ_CHECK(strstr(v, "charset=") == NULL, "charset in %s", v);
+	} else	/* no charset parameter (a name may hold "charset=") */
+		FZ_CHECK(strncmp(p, "charset=", 8) != 0, "charset in %s", v);
 	vl = strlen(p);
 	FZ_CHECK(strncmp(p, "name=\"", 6) == 0 && vl > 6 && p[vl - 1] == '"',
 	    "name in %s", v);
